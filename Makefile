@@ -1,0 +1,133 @@
+# objspace: build, test, demo.  See README.md and docs/operations.md.
+#
+#   make deps        apt-get what build, demo and tests need (idempotent)
+#   make             build/ngx_http_objspace_module.so against Debian's nginx
+#   make test        deps + build + unit tests + the whole suite via prove
+#   make demo        redis + Ceph RGW + nginx on loopback, one demo space
+#   make demo-stop   stop the demo stack
+#   make bench | fuzz | fuzz-long | style | clean
+
+SHELL      := /bin/bash
+.DEFAULT_GOAL := build
+
+NGX_SRC    ?= /usr/share/nginx/src
+NGINX      ?= /usr/sbin/nginx
+PYTHON     := /usr/bin/python3
+BUILD      := $(CURDIR)/build
+NGX_BUILD  := $(BUILD)/ngx
+MODULE     := $(BUILD)/ngx_http_objspace_module.so
+PROVE_JOBS ?= 1
+PROVE_ARGS ?=
+
+# Everything the build, the demo and the tests use.  nginx-dev brings the
+# configured nginx source tree (/usr/share/nginx/src) and its -dev deps.
+DEB_PACKAGES := \
+    build-essential make gcc perl pkg-config \
+    nginx nginx-dev libpcre2-dev zlib1g-dev libssl-dev libexpat1-dev \
+    libhiredis-dev libjansson-dev libcurl4-openssl-dev \
+    redis-server radosgw ceph-mon ceph-osd ceph-common \
+    python3 python3-boto3 python3-redis python3-cryptography \
+    awscli s3cmd rclone curl wrk valgrind \
+    clang libfuzzer-14-dev \
+    docker-registry skopeo aptly
+
+# Fragments owned by other parts of the tree; each is optional.
+#   t/unit/unit.mk, t/unit/unit-b.mk: target `unit` / `unit-b`; may append
+#       TAP-printing executables to UNIT_TESTS so prove runs them too
+#   fuzz/fuzz.mk: targets `fuzz`, `fuzz-long`
+#   bench/bench.mk: target `bench-sigv4` (and may append to BENCH_TARGETS)
+UNIT_TESTS    :=
+BENCH_TARGETS :=
+-include t/unit/unit.mk t/unit/unit-b.mk fuzz/fuzz.mk bench/bench.mk
+
+TEST_PREREQS := $(if $(wildcard t/unit/unit.mk),unit) \
+                $(if $(wildcard t/unit/unit-b.mk),unit-b) \
+                $(if $(wildcard provisioner/Makefile),provisioner)
+BENCH_TARGETS += $(if $(wildcard bench/bench.mk),bench-sigv4)
+
+.PHONY: all build deps test test-only demo demo-stop bench fuzz fuzz-long \
+        style clean provisioner module-force
+
+all: build
+
+build: $(MODULE)
+
+# ---------------------------------------------------------------- deps
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	    s=$$(dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null); \
+	    [ "$$s" = "install ok installed" ] || echo "$$p"; done); \
+	if [ -z "$$missing" ]; then \
+	    echo "deps: all $(words $(DEB_PACKAGES)) packages installed"; \
+	else \
+	    echo "deps: installing:" $$missing; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	    apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+	        --no-install-recommends $$missing; \
+	fi
+
+# ---------------------------------------------------------------- module
+
+# configure runs again only when `config` (the addon file) changes; nginx's
+# generated Makefile tracks the sources and headers listed there.
+$(NGX_BUILD)/Makefile: config
+	@mkdir -p $(NGX_BUILD)
+	@echo "configure: nginx $(NGX_SRC) + $(CURDIR) -> $(NGX_BUILD)"
+	@cd $(NGX_SRC) && . ./conf_flags && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --add-dynamic-module=$(CURDIR) \
+	        --builddir=$(NGX_BUILD) > $(NGX_BUILD)/configure.log 2>&1 \
+	    || { tail -20 $(NGX_BUILD)/configure.log; rm -f $@; exit 1; }
+
+$(MODULE): $(NGX_BUILD)/Makefile module-force
+	$(MAKE) -f $(NGX_BUILD)/Makefile -C $(NGX_SRC) modules
+	@if ! cmp -s $(NGX_BUILD)/ngx_http_objspace_module.so $@; then \
+	    cp $(NGX_BUILD)/ngx_http_objspace_module.so $@.tmp && \
+	    mv $@.tmp $@ && echo "built $@"; fi
+
+module-force: ;
+
+provisioner:
+	$(MAKE) -C provisioner
+
+# ---------------------------------------------------------------- tests
+
+# One Ceph RGW for the whole run (tests share it through OBJSPACE_T_RGW_ENV
+# and create their own buckets/users); each test file starts its own redis
+# and nginx under build/t/<test>/.
+test: deps build $(TEST_PREREQS)
+	@$(MAKE) --no-print-directory test-only
+
+test-only:
+	@tools/test-run $(PROVE_JOBS) $(PROVE_ARGS) -- t/ $(UNIT_TESTS)
+
+# ---------------------------------------------------------------- demo
+
+demo: deps build
+	@tools/demo start
+
+demo-stop:
+	@tools/demo stop
+
+# ---------------------------------------------------------------- others
+
+bench: build
+ifneq ($(strip $(BENCH_TARGETS)),)
+	@$(MAKE) --no-print-directory $(BENCH_TARGETS)
+else
+	@echo "bench: no bench fragments yet (bench/bench.mk)"
+endif
+
+ifeq ($(wildcard fuzz/fuzz.mk),)
+fuzz fuzz-long:
+	@echo "fuzz: no fuzz targets yet (fuzz/fuzz.mk)"
+endif
+
+STYLE_DIRS := ngx_objspace_module provisioner
+style:
+	@$(PYTHON) tools/style-check $(STYLE_DIRS)
+
+clean:
+	rm -rf $(BUILD)
