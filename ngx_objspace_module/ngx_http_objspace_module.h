@@ -141,6 +141,17 @@ ngx_int_t ngx_http_objspace_cache_init_zone(ngx_shm_zone_t *shm_zone,
 ssize_t ngx_http_objspace_unseal(const u_char key[32], ngx_str_t *sealed,
     ngx_str_t *aad, u_char *out, size_t cap);
 
+/*
+ * Seals plain with AAD and a fresh random nonce into out, which needs
+ * NGX_HTTP_OBJSPACE_SEALED_LEN(plain->len) bytes (base64 text + NUL);
+ * returns the text length or -1.  For tests and tools: the module itself
+ * only opens.
+ */
+#define NGX_HTTP_OBJSPACE_SEALED_LEN(n)  (((n) + 29 + 2) / 3 * 4 + 1)
+
+ssize_t ngx_http_objspace_seal(const u_char key[32], ngx_str_t *plain,
+    ngx_str_t *aad, u_char *out, size_t cap);
+
 
 /* ngx_http_objspace_redis.c: per-worker non-blocking Redis client */
 ngx_int_t ngx_http_objspace_redis_init_process(ngx_cycle_t *cycle);
