@@ -183,6 +183,13 @@ u_char *ngx_http_objspace_sigv4_uri_encode(u_char *dst, const u_char *src,
 /* lowercase hex of 32 bytes into dst[64] */
 u_char *ngx_http_objspace_sigv4_hex(u_char *dst, const u_char *src, size_t len);
 
+/*
+ * decodes 2 * n hex digits (either case) into dst[n]; NGX_ERROR on an odd
+ * length or a non-hex digit.  (Added by helper A for the chunked decoder.)
+ */
+ngx_int_t ngx_http_objspace_sigv4_unhex(u_char *dst, const u_char *src,
+    size_t len);
+
 /* parses 20130524T000000Z; returns (time_t) -1 on error */
 time_t ngx_http_objspace_sigv4_parse_amz_date(u_char *p, size_t len);
 
