@@ -1,0 +1,48 @@
+
+/*
+ * objspace-provisioner: secrets, identifiers and sealed values.
+ */
+
+#ifndef PROV_CRYPTO_H
+#define PROV_CRYPTO_H
+
+
+#include "prov_core.h"
+
+
+#define PROV_KEY_LEN            32
+#define PROV_ACCESS_KEY_LEN     20     /* "RS3" + 17 */
+#define PROV_SECRET_LEN         40
+#define PROV_ID_HEX_LEN         16
+#define PROV_SEAL_VERSION       0x01
+#define PROV_SEAL_NONCE_LEN     12
+#define PROV_SEAL_TAG_LEN       16
+
+
+typedef struct {
+    unsigned char  key[PROV_KEY_LEN];
+} prov_key_t;
+
+
+int prov_random(void *buf, size_t n, prov_err_t *err);
+/* prefix (3 chars) + 17 chars of [A-Z2-7]; out holds 21 bytes */
+int prov_gen_access_key_id(const char *prefix, char *out, prov_err_t *err);
+/* 40 chars of [A-Za-z0-9]; out holds 41 bytes */
+int prov_gen_secret(char *out, prov_err_t *err);
+/* prefix + 16 lowercase hex; out holds strlen(prefix) + 17 bytes */
+int prov_gen_id(const char *prefix, char *out, size_t size, prov_err_t *err);
+
+int prov_key_load(const char *path, prov_key_t *key, prov_err_t *err);
+int prov_key_parse(const char *hex, prov_key_t *key, prov_err_t *err);
+void prov_key_wipe(prov_key_t *key);
+
+int prov_seal(const prov_key_t *key, const char *plain, size_t len,
+    const char *aad, char **out, prov_err_t *err);
+int prov_unseal(const prov_key_t *key, const char *sealed, const char *aad,
+    prov_buf_t *plain, prov_err_t *err);
+
+/* short non-reversible fingerprint of an access key id, for logs */
+void prov_key_fingerprint(const char *access_key_id, char *out, size_t size);
+
+
+#endif /* PROV_CRYPTO_H */
