@@ -47,6 +47,10 @@ typedef struct {
     time_t                      negative_valid;  /* objspace_cache_negative */
     u_char                      secret_key[NGX_HTTP_OBJSPACE_SECRET_KEY_LEN];
     ngx_flag_t                  secret_key_set;
+
+    /* per-worker Redis client (ngx_http_objspace_redis.c), set in
+       init_process; NULL in the master and in helper processes */
+    void                       *redis;
 } ngx_http_objspace_main_conf_t;
 
 
@@ -84,6 +88,7 @@ typedef struct {
     unsigned                    revoked:1;
     unsigned                    space_disabled:1;
     unsigned                    is_public:1;
+    unsigned                    has_prev_secret:1; /* rotation grace */
 } ngx_http_objspace_identity_t;
 
 
