@@ -95,6 +95,7 @@ typedef struct {
     ngx_str_t                       upstream_uri;
     ngx_str_t                       upstream_length;
     ngx_str_t                       deny_reason;
+    ngx_str_t                       request_id;
 
     ngx_uint_t                      which;          /* secret verified */
     ngx_uint_t                      err;            /* ..._err_e */
@@ -145,6 +146,7 @@ static ngx_int_t ngx_http_objspace_prepare_body(ngx_http_request_t *r,
     ngx_http_objspace_ctx_t *ctx);
 static ngx_int_t ngx_http_objspace_upstream(ngx_http_request_t *r,
     ngx_http_objspace_ctx_t *ctx);
+static ngx_int_t ngx_http_objspace_kv_cmp(const void *one, const void *two);
 static ngx_int_t ngx_http_objspace_upstream_query(ngx_http_request_t *r,
     ngx_http_objspace_ctx_t *ctx, ngx_str_t *out);
 static ngx_int_t ngx_http_objspace_fail(ngx_http_request_t *r,
@@ -1291,7 +1293,6 @@ ngx_http_objspace_upstream(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
     ngx_str_set(&nh->key, "X-Amz-Date");
     nh->lowcase_key = (u_char *) "x-amz-date";
     nh->value = date;
-    nh->next = NULL;
 
     kv[n].key.data = nh->lowcase_key;
     kv[n].key.len = nh->key.len;
@@ -1307,7 +1308,6 @@ ngx_http_objspace_upstream(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
     ngx_str_set(&nh->key, "X-Amz-Content-Sha256");
     nh->lowcase_key = (u_char *) "x-amz-content-sha256";
     nh->value = hash;
-    nh->next = NULL;
 
     kv[n].key.data = nh->lowcase_key;
     kv[n].key.len = nh->key.len;
@@ -1317,7 +1317,7 @@ ngx_http_objspace_upstream(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
     /* SignedHeaders: every header in kv, sorted */
 
     ngx_sort(kv, n, sizeof(ngx_http_objspace_kv_t),
-             (ngx_sort_cmp_pt) ngx_http_objspace_kv_cmp);
+             ngx_http_objspace_kv_cmp);
 
     len = 0;
     for (i = 0; i < n; i++) {
@@ -1390,7 +1390,6 @@ ngx_http_objspace_upstream(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
     ngx_str_set(&nh->key, "Authorization");
     nh->lowcase_key = (u_char *) "authorization";
     nh->value.data = p;
-    nh->next = NULL;
 
     p = ngx_sprintf(p, "AWS4-HMAC-SHA256 Credential=%V/%V, SignedHeaders=%V, "
                     "Signature=", &ctx->id->backend_ak, &scope, &signed_hdrs);
@@ -1405,7 +1404,7 @@ ngx_http_objspace_upstream(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
 }
 
 
-static int ngx_libc_cdecl
+static ngx_int_t
 ngx_http_objspace_kv_cmp(const void *one, const void *two)
 {
     ngx_int_t                      rc;
@@ -1417,10 +1416,10 @@ ngx_http_objspace_kv_cmp(const void *one, const void *two)
     rc = ngx_memcmp(a->key.data, b->key.data, ngx_min(a->key.len, b->key.len));
 
     if (rc == 0) {
-        return (int) a->key.len - (int) b->key.len;
+        return (ngx_int_t) a->key.len - (ngx_int_t) b->key.len;
     }
 
-    return (int) rc;
+    return rc;
 }
 
 
@@ -1838,7 +1837,8 @@ ngx_http_objspace_collect_headers(ngx_http_request_t *r,
         n += part->nelts;
     }
 
-    ctx->headers = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_http_objspace_kv_t));
+    ctx->headers = ngx_palloc(r->pool,
+                              (n + 1) * sizeof(ngx_http_objspace_kv_t));
     if (ctx->headers == NULL) {
         return NGX_ERROR;
     }
@@ -2319,7 +2319,7 @@ ngx_http_objspace_body_error(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_objspace_header_filter(ngx_http_request_t *r)
 {
-    ngx_uint_t                     status, i;
+    ngx_uint_t                     status;
     ngx_buf_t                     *b;
     ngx_table_elt_t               *h;
     ngx_http_objspace_ctx_t       *ctx;
@@ -2416,14 +2416,8 @@ ngx_http_objspace_header_filter(ngx_http_request_t *r)
 
     h->hash = 1;
     ngx_str_set(&h->key, "x-amz-request-id");
-    h->next = NULL;
 
-    h->value.data = b->start;   /* the request id is kept before the body */
-    h->value.len = 0;
-
-    for (i = 0; b->start + i < b->pos && b->start[i] != '\0'; i++) {
-        h->value.len++;
-    }
+    h->value = ctx->request_id;
 
     ctx->xml_header = 1;
 
@@ -2462,10 +2456,7 @@ ngx_http_objspace_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 }
 
 
-/*
- * The XML body of ctx->err.  The buffer's memory starts with the request id
- * (NUL-terminated), then the body from b->pos; built once per request.
- */
+/* the XML body of ctx->err; also records the request id in ctx */
 
 static ngx_buf_t *
 ngx_http_objspace_error_xml(ngx_http_request_t *r,
@@ -2477,10 +2468,6 @@ ngx_http_objspace_error_xml(ngx_http_request_t *r,
     ngx_buf_t                  *b;
     ngx_http_objspace_err_t    *e;
     ngx_http_variable_value_t  *vv;
-
-    static ngx_buf_t  *cache;
-
-    (void) cache;
 
     e = &ngx_http_objspace_errors[ctx->err];
     msg = ctx->err_message.len ? &ctx->err_message : &e->message;
@@ -2496,8 +2483,9 @@ ngx_http_objspace_error_xml(ngx_http_request_t *r,
         }
     }
 
-    len = rid.len + 1
-          + sizeof("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    ctx->request_id = rid;
+
+    len = sizeof("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                    "<Error><Code></Code><Message></Message>"
                    "<RequestId></RequestId></Error>") - 1
           + e->code.len + msg->len + rid.len;
@@ -2507,10 +2495,7 @@ ngx_http_objspace_error_xml(ngx_http_request_t *r,
         return NULL;
     }
 
-    p = ngx_cpymem(b->start, rid.data, rid.len);
-    *p++ = '\0';
-
-    b->pos = p;
+    p = b->pos;
     b->last = ngx_sprintf(p, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                           "<Error><Code>%V</Code><Message>%V</Message>"
                           "<RequestId>%V</RequestId></Error>",
