@@ -1,0 +1,230 @@
+"""Seeding: Object Spaces and identities, the way the provisioner will.
+
+Until the provisioner (provisioner/) owns this, this module is the
+documented way to create them (CLI: tools/objspace-seed; see
+docs/operations.md). It does exactly what docs/redis-schema.md says:
+
+  space: a backend user on RGW (admin REST API: PUT /admin/user) with its
+         own S3 key, a backend bucket created by that user, then
+         objspace:space:{id} (hash), objspace:bucket:{bucket},
+         objspace:idx:spaces, and PUBLISH objspace:invalidate space:{id}
+  key:   objspace:ak:{ak} (hash), objspace:idx:keys:{space},
+         objspace:keyid:{id}, PUBLISH objspace:invalidate ak:{ak}
+
+Secrets are sealed (AES-256-GCM, 0x01 || nonce || ct || tag, base64) with
+the 32-byte key from the key file (64 hex chars) and the AAD the schema
+names. Needs python3-redis and python3-cryptography (Debian).
+"""
+
+import base64
+import json
+import os
+import secrets
+import string
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import sigv4
+
+MODES = ("read-only", "write-only", "read-write", "read-write-delete",
+         "publisher", "registry-backend")
+_AK_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def read_key_file(path):
+    with open(path) as f:
+        text = f.read().strip()
+    key = bytes.fromhex(text)
+    if len(key) != 32:
+        raise ValueError("%s: want 64 hex characters (32 bytes)" % path)
+    return key
+
+
+def write_key_file(path):
+    """Create a fresh key file (32 random bytes as 64 hex), mode 0640."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32) + "\n")
+    os.chmod(path, 0o640)
+    return path
+
+
+def seal(key, plaintext, aad):
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    if isinstance(plaintext, str):
+        plaintext = plaintext.encode()
+    nonce = os.urandom(12)
+    ct = AESGCM(key).encrypt(nonce, plaintext, aad.encode())
+    return base64.b64encode(b"\x01" + nonce + ct).decode()
+
+
+def unseal(key, sealed, aad):
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    raw = base64.b64decode(sealed)
+    if raw[:1] != b"\x01":
+        raise ValueError("unknown seal version")
+    return AESGCM(key).decrypt(raw[1:13], raw[13:], aad.encode()).decode()
+
+
+def new_access_key(prefix="OSK"):
+    return prefix + "".join(secrets.choice(_AK_ALPHABET)
+                            for _ in range(20 - len(prefix)))
+
+
+def new_secret_key():
+    # 40 characters of the base64 alphabet, '+' and '/' included on purpose
+    return base64.b64encode(secrets.token_bytes(30)).decode()
+
+
+class RGWAdmin:
+    """The RGW admin REST API (/admin/...) and plain S3 calls, signed with
+    tests' own SigV4 code (admin calls want UNSIGNED-PAYLOAD)."""
+
+    def __init__(self, endpoint, ak, sk, region="us-east-1"):
+        self.endpoint = endpoint.rstrip("/")
+        self.ak, self.sk, self.region = ak, sk, region
+
+    def request(self, method, path, query=None, body=b"", ak=None, sk=None,
+                headers=None, payload_hash=None, timeout=30):
+        qs = urllib.parse.urlencode(query or {}, quote_via=urllib.parse.quote)
+        url = self.endpoint + path + ("?" + qs if qs else "")
+        h = sigv4.sign_headers(method, url, ak or self.ak, sk or self.sk,
+                               self.region, headers=headers, body=body,
+                               payload_hash=payload_hash)
+        req = urllib.request.Request(url, data=body if body else None,
+                                     method=method,
+                                     headers=sigv4.wire_headers(h))
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def admin(self, method, what, query, body=b""):
+        st, data = self.request(method, "/admin/" + what, query, body=body,
+                                payload_hash=sigv4.UNSIGNED)
+        if st >= 300:
+            raise RuntimeError("RGW admin %s /admin/%s: %d %s"
+                               % (method, what, st, data[:300]))
+        return json.loads(data) if data.strip() else None
+
+    def create_user(self, uid, ak, sk, display=None, max_buckets=1):
+        return self.admin("PUT", "user", {
+            "uid": uid, "display-name": display or uid, "access-key": ak,
+            "secret-key": sk, "key-type": "s3",
+            "max-buckets": str(max_buckets), "format": "json"})
+
+    def set_user_quota(self, uid, max_bytes):
+        body = json.dumps({"enabled": max_bytes > 0,
+                           "max_size": max_bytes if max_bytes > 0 else -1,
+                           "max_objects": -1}).encode()
+        return self.admin("PUT", "user", {"quota": "", "uid": uid,
+                                          "quota-type": "user"}, body=body)
+
+    def delete_user(self, uid):
+        return self.admin("DELETE", "user", {"uid": uid,
+                                             "purge-data": "true"})
+
+    def create_bucket(self, bucket, ak, sk):
+        st, data = self.request("PUT", "/" + bucket, ak=ak, sk=sk)
+        if st != 200:
+            raise RuntimeError("RGW create bucket %s: %d %s"
+                               % (bucket, st, data[:300]))
+
+
+class Seeder:
+    def __init__(self, redis_addr, rgw_endpoint, admin_ak, admin_sk,
+                 key_file, region="us-east-1", redis_db=0):
+        import redis
+        host, port = redis_addr.rsplit(":", 1)
+        self.r = redis.Redis(host=host, port=int(port), db=redis_db,
+                             decode_responses=True)
+        self.rgw = RGWAdmin(rgw_endpoint, admin_ak, admin_sk, region)
+        self.key = read_key_file(key_file)
+        self.region = region
+
+    def publish(self, msg):
+        self.r.publish("objspace:invalidate", msg)
+
+    def space(self, bucket, tenant="tn_demo", name=None, quota_bytes=0,
+              purpose="generic", visibility="private", status="active",
+              create_backend=True, storage_quota=False):
+        """Create an Object Space; returns a dict incl. the backend key."""
+        space_id = "sp_" + secrets.token_hex(8)
+        backend_uid = "objspace-" + space_id
+        backend_ak = new_access_key("OSB")
+        backend_sk = new_secret_key()
+        if create_backend:
+            self.rgw.create_user(backend_uid, backend_ak, backend_sk,
+                                 display="objspace space " + bucket)
+            self.rgw.create_bucket(bucket, backend_ak, backend_sk)
+            if storage_quota and quota_bytes:
+                self.rgw.set_user_quota(backend_uid, quota_bytes)
+        now = int(time.time())
+        rec = {
+            "v": "1", "id": space_id, "tenant": tenant,
+            "name": name or bucket, "bucket": bucket, "status": status,
+            "purpose": purpose, "visibility": visibility,
+            "quota_bytes": str(quota_bytes), "backend_ak": backend_ak,
+            "backend_secret": seal(self.key, backend_sk,
+                                   "backend:" + space_id),
+            "created_at": str(now),
+        }
+        p = self.r.pipeline()
+        p.hset("objspace:space:" + space_id, mapping=rec)
+        p.set("objspace:bucket:" + bucket, space_id)
+        p.sadd("objspace:idx:spaces", space_id)
+        p.execute()
+        self.publish("space:" + space_id)
+        out = dict(rec)
+        out.update(backend_sk=backend_sk, backend_uid=backend_uid)
+        return out
+
+    def identity(self, space, mode="read-write-delete", prefix="",
+                 name="test-client", immutable=False, expires_at=0,
+                 status="active", ak=None, sk=None, secret_prev=None,
+                 secret_prev_until=0):
+        """Create an identity for `space` (a dict from space() or a space
+        id); returns a dict with ak, sk, id and the record fields."""
+        if mode not in MODES:
+            raise ValueError("mode must be one of %s" % ", ".join(MODES))
+        if isinstance(space, str):
+            space = self.r.hgetall("objspace:space:" + space)
+            if not space:
+                raise ValueError("no such space")
+        ak = ak or new_access_key()
+        sk = sk or new_secret_key()
+        ident = "key_" + secrets.token_hex(8)
+        rec = {
+            "v": "1", "id": ident, "space": space["id"],
+            "tenant": space["tenant"], "name": name, "mode": mode,
+            "prefix": prefix, "immutable": "1" if immutable else "0",
+            "status": status, "expires_at": str(int(expires_at)),
+            "secret": seal(self.key, sk, "ak:" + ak),
+            "created_at": str(int(time.time())),
+        }
+        if secret_prev:
+            rec["secret_prev"] = seal(self.key, secret_prev, "ak-prev:" + ak)
+            rec["secret_prev_until"] = str(int(secret_prev_until))
+        p = self.r.pipeline()
+        p.hset("objspace:ak:" + ak, mapping=rec)
+        p.sadd("objspace:idx:keys:" + space["id"], ak)
+        p.set("objspace:keyid:" + ident, ak)
+        p.execute()
+        self.publish("ak:" + ak)
+        out = dict(rec)
+        out.update(ak=ak, sk=sk, bucket=space["bucket"])
+        return out
+
+    def update_identity(self, ak, **fields):
+        """Change fields of an identity (status, mode, prefix...)."""
+        self.r.hset("objspace:ak:" + ak,
+                    mapping={k: str(v) for k, v in fields.items()})
+        self.publish("ak:" + ak)
+
+    def update_space(self, space_id, **fields):
+        self.r.hset("objspace:space:" + space_id,
+                    mapping={k: str(v) for k, v in fields.items()})
+        self.publish("space:" + space_id)
