@@ -56,15 +56,30 @@ typedef enum {
 /* why decoding failed; the module maps these to S3 error codes */
 typedef enum {
     NGX_HTTP_OBJSPACE_CHUNKED_ERR_NONE = 0,
-    NGX_HTTP_OBJSPACE_CHUNKED_ERR_SYNTAX,      /* IncompleteBody/InvalidRequest */
+    NGX_HTTP_OBJSPACE_CHUNKED_ERR_SYNTAX,      /* IncompleteBody/
+                                                  InvalidRequest */
     NGX_HTTP_OBJSPACE_CHUNKED_ERR_TOO_LARGE,   /* chunk over max_chunk */
     NGX_HTTP_OBJSPACE_CHUNKED_ERR_SIGNATURE,   /* SignatureDoesNotMatch */
     NGX_HTTP_OBJSPACE_CHUNKED_ERR_CHECKSUM,    /* BadDigest */
     NGX_HTTP_OBJSPACE_CHUNKED_ERR_TRAILER,     /* missing/unexpected trailer,
                                                   trailer too long */
-    NGX_HTTP_OBJSPACE_CHUNKED_ERR_LENGTH       /* decoded length differs from
-                                                  x-amz-decoded-content-length */
+    NGX_HTTP_OBJSPACE_CHUNKED_ERR_LENGTH       /* decoded length differs
+                                                  from x-amz-decoded-
+                                                  content-length */
 } ngx_http_objspace_chunked_err_e;
+
+
+/* running state of one payload checksum (named by helper A, was inline) */
+typedef union {
+    uint32_t                    crc32;          /* crc32, crc32c */
+    uint64_t                    crc64;          /* crc64nvme */
+    SHA_CTX                     sha1;
+    SHA256_CTX                  sha256;
+} ngx_http_objspace_cksum_ctx_t;
+
+
+/* base64 of the longest digest (sha256), without the NUL */
+#define NGX_HTTP_OBJSPACE_CKSUM_B64_LEN     44
 
 
 typedef struct {
@@ -87,16 +102,17 @@ typedef struct {
     size_t                      chunk_size;
     size_t                      chunk_left;
     SHA256_CTX                  chunk_sha;      /* signed modes */
-    union {
-        uint32_t                crc32;
-        uint64_t                crc64;
-        SHA_CTX                 sha1;
-        SHA256_CTX              sha256;
-    }                           ck;
+    ngx_http_objspace_cksum_ctx_t  ck;
     u_char                      line[256];      /* chunk header line */
     size_t                      line_len;
-    u_char                      trailer[1024];  /* trailer section */
+    u_char                      trailer[1024];  /* one trailer line */
     size_t                      trailer_len;
+
+    /* added by helper A (additive) */
+    u_char                      sig[NGX_HTTP_OBJSPACE_SHA256_LEN];
+                                                /* current chunk's claimed
+                                                   chunk-signature */
+    unsigned                    cksum_seen:1;   /* checksum trailer line */
 } ngx_http_objspace_chunked_t;
 
 
@@ -131,6 +147,25 @@ void ngx_http_objspace_chunked_wipe(ngx_http_objspace_chunked_t *ch);
  * trailer value (base64 of the big-endian digest).
  */
 ngx_int_t ngx_http_objspace_cksum_by_name(ngx_str_t *name);
+
+/*
+ * Added by helper A: the checksum itself, for the non-chunked path.
+ *   by_name  "x-amz-checksum-crc32" (any case) -> ..._CKSUM_CRC32;
+ *            ..._CKSUM_NONE for any other name
+ *   final    writes base64 of the big-endian digest (NUL terminated) into
+ *            b64, returns its length; the context is spent
+ *   verify   final + compare with b64 (blanks around it ignored):
+ *            NGX_OK on a match, NGX_DECLINED on a mismatch
+ */
+void ngx_http_objspace_cksum_init(ngx_uint_t alg,
+    ngx_http_objspace_cksum_ctx_t *ctx);
+void ngx_http_objspace_cksum_update(ngx_uint_t alg,
+    ngx_http_objspace_cksum_ctx_t *ctx, const u_char *p, size_t len);
+size_t ngx_http_objspace_cksum_final(ngx_uint_t alg,
+    ngx_http_objspace_cksum_ctx_t *ctx,
+    u_char b64[NGX_HTTP_OBJSPACE_CKSUM_B64_LEN + 1]);
+ngx_int_t ngx_http_objspace_cksum_verify(ngx_uint_t alg,
+    ngx_http_objspace_cksum_ctx_t *ctx, ngx_str_t *b64);
 
 
 #endif /* _NGX_HTTP_OBJSPACE_CHUNKED_H_INCLUDED_ */

@@ -695,7 +695,7 @@ ngx_http_objspace_sigv4_check_date(ngx_http_objspace_sigv4_auth_t *auth)
     }
 
     auth->amz_time = ngx_http_objspace_sigv4_parse_amz_date(
-                                        auth->amz_date.data, auth->amz_date.len);
+                                     auth->amz_date.data, auth->amz_date.len);
 
     if (auth->amz_time == (time_t) -1) {
         return NGX_HTTP_OBJSPACE_SIGV4_DATE;

@@ -63,7 +63,8 @@ typedef struct {
  */
 typedef struct {
     ngx_str_t                   access_key;
-    ngx_str_t                   scope;          /* DATE/REGION/SERVICE/aws4_request */
+    ngx_str_t                   scope;          /* DATE/REGION/SERVICE/
+                                                   aws4_request */
     ngx_str_t                   scope_date;     /* YYYYMMDD */
     ngx_str_t                   region;
     ngx_str_t                   service;
@@ -142,9 +143,9 @@ ngx_int_t ngx_http_objspace_sigv4_creq_hash(
  * signature = HMAC(key, "AWS4-HMAC-SHA256\n" amz_date "\n" scope "\n"
  * hex(creq_hash))
  */
-void ngx_http_objspace_sigv4_sign(const u_char key[NGX_HTTP_OBJSPACE_SHA256_LEN],
-    ngx_str_t *amz_date, ngx_str_t *scope,
-    const u_char creq_hash[NGX_HTTP_OBJSPACE_SHA256_LEN],
+void ngx_http_objspace_sigv4_sign(
+    const u_char key[NGX_HTTP_OBJSPACE_SHA256_LEN], ngx_str_t *amz_date,
+    ngx_str_t *scope, const u_char creq_hash[NGX_HTTP_OBJSPACE_SHA256_LEN],
     u_char sig[NGX_HTTP_OBJSPACE_SHA256_LEN]);
 
 /*
