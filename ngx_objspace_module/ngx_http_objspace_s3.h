@@ -126,8 +126,33 @@ ngx_int_t ngx_http_objspace_s3_parse_copy_source(ngx_str_t *src,
 u_char *ngx_http_objspace_s3_upstream_path(u_char *dst, ngx_str_t *bucket,
     ngx_str_t *key);
 
-/* the canonical URI of the client's own request: UriEncode(decode(raw)) */
+/*
+ * The canonical URI of the client's own request: UriEncode(decode(raw)),
+ * byte by byte, except that an escaped slash (%2F) stays %2F (a literal
+ * '/' stays '/'); "" gives "/".  dst needs max(1, 3 * raw_path->len) bytes.
+ */
 u_char *ngx_http_objspace_s3_canonical_uri(u_char *dst, ngx_str_t *raw_path);
+
+/*
+ * Checks a decoded key (from the path, x-amz-copy-source or a DeleteObjects
+ * body): empty -> INVALID_KEY, over NGX_HTTP_OBJSPACE_MAX_KEY_LEN ->
+ * KEY_TOO_LONG, NUL -> INVALID_URI, other control characters (0x01-0x1f,
+ * 0x7f) or malformed UTF-8 -> INVALID_KEY.  Returns an
+ * ngx_http_objspace_s3_err_e.
+ */
+ngx_int_t ngx_http_objspace_s3_check_key(ngx_str_t *key);
+
+/* 1 if a '/'-separated segment of a decoded key is "." or ".." */
+ngx_uint_t ngx_http_objspace_s3_has_dot_segment(ngx_str_t *key);
+
+/*
+ * One query parameter by exact (decoded) name, its value percent-decoded
+ * with '+' as space (as S3 and RGW read queries) into buf (cap bytes).
+ * NGX_OK: present once (value empty for "name" or "name="); NGX_DECLINED:
+ * absent; NGX_ERROR: repeated, a bad escape, or the value exceeds cap.
+ */
+ngx_int_t ngx_http_objspace_s3_arg(ngx_str_t *query, ngx_str_t *name,
+    u_char *buf, size_t cap, ngx_str_t *value);
 
 /* S3 API name of an operation ("GetObject"), for logs and audit */
 extern ngx_str_t  ngx_http_objspace_s3_op_names[];

@@ -15,7 +15,7 @@ UNIT_B_CFLAGS = -g -O1 -Wall -Wextra -Werror \
 	-I$(NGX_BUILDDIR) -Ingx_objspace_module
 UNIT_B_LIBS   = -lcrypto -ljansson
 
-UNIT_B_TESTS  = build/unit/crypto_test
+UNIT_B_TESTS  = build/unit/s3_test build/unit/crypto_test
 
 UNIT_B_SRC    = ngx_objspace_module
 
@@ -27,10 +27,11 @@ UNIT_B_NGX    = $(if $(NGX_BUILD),| $(NGX_BUILD)/Makefile)
 unit-b: $(UNIT_B_TESTS)
 
 unit-b-test: unit-b
-	prove --exec '' t/013-crypto-unit.t
+	prove --exec '' t/012-s3-unit.t t/013-crypto-unit.t
 
 build/unit/s3_test: t/unit/s3_test.c t/unit/b_tap.h \
 		$(UNIT_B_SRC)/ngx_http_objspace_s3.c \
+		$(UNIT_B_SRC)/ngx_http_objspace_sigv4.c \
 		$(UNIT_B_SRC)/ngx_http_objspace_s3.h $(UNIT_B_NGX)
 	@mkdir -p build/unit
 	$(UNIT_CC) $(UNIT_B_CFLAGS) -o $@ t/unit/s3_test.c $(UNIT_B_LIBS)
@@ -45,6 +46,7 @@ build/unit/authz_test: t/unit/authz_test.c t/unit/b_tap.h \
 		$(UNIT_B_SRC)/ngx_http_objspace_authz.c \
 		$(UNIT_B_SRC)/ngx_http_objspace_authz.h \
 		$(UNIT_B_SRC)/ngx_http_objspace_s3.c \
+		$(UNIT_B_SRC)/ngx_http_objspace_sigv4.c \
 		$(UNIT_B_SRC)/ngx_http_objspace_s3.h $(UNIT_B_NGX)
 	@mkdir -p build/unit
 	$(UNIT_CC) $(UNIT_B_CFLAGS) -o $@ t/unit/authz_test.c $(UNIT_B_LIBS)
