@@ -132,12 +132,13 @@ class StackError(Exception):
 
 
 class Stack:
-    def __init__(self, name=None, workers=2):
+    def __init__(self, name=None, workers=2, dir=None, keep=False):
+        """keep=True: leave everything running at exit (the demo)."""
         if name is None:
             name = os.path.basename(sys.argv[0])
             name = re.sub(r"\.t$", "", name)
         self.name = name
-        self.dir = os.path.join(BUILD, "t", name)
+        self.dir = dir or os.path.join(BUILD, "t", name)
         self.workers = workers
         self.region = REGION
         self.host_suffix = HOST_SUFFIX
@@ -149,11 +150,12 @@ class Stack:
         self.seeder = None
         self._stopped = False
         self.key_file = os.path.join(self.dir, "secret.key")
-        atexit.register(self.stop)
+        if not keep:
+            atexit.register(self.stop)
 
     # ------------------------------------------------------------ start
 
-    def start(self, nginx=True, **conf_kw):
+    def start(self, nginx=True, shared_rgw=True, **conf_kw):
         """Start redis, RGW (or reuse the shared one), the key file and,
         unless nginx=False, nginx with the standard config."""
         if os.path.isdir(self.dir):
@@ -161,7 +163,7 @@ class Stack:
             shutil.rmtree(self.dir, ignore_errors=True)
         os.makedirs(self.dir)
         self.start_redis()
-        self.start_rgw()
+        self.start_rgw(shared_ok=shared_rgw)
         seed.write_key_file(self.key_file)
         self.seeder = seed.Seeder(self.redis_addr, self.rgw_endpoint,
                                   self.rgw_env["RGW_ADMIN_ACCESS_KEY"],
@@ -171,20 +173,27 @@ class Stack:
             self.start_nginx(**conf_kw)
         return self
 
+    def stop_recorded(self):
+        """Stop what a previous run recorded under self.dir (by pid)."""
+        self._stop_leftovers()
+
     def _stop_leftovers(self):
         """A previous run of this test that died: stop what it left."""
-        pidf = os.path.join(self.dir, "nginx", "nginx.pid")
+        pids = set()
         env = read_env(os.path.join(self.dir, "nginx", "env"))
-        for pid in (env.get("NGINX_PID"),):
-            if pid and pid_alive(pid):
+        if env.get("NGINX_PID"):
+            pids.add(env["NGINX_PID"])
+        try:
+            with open(os.path.join(self.dir, "nginx", "nginx.pid")) as f:
+                pids.add(f.read().strip())
+        except OSError:
+            pass
+        for pid in pids:
+            if _is_nginx(pid):
                 os.kill(int(pid), signal.SIGTERM)
-        if os.path.exists(pidf):
-            try:
-                pid = int(open(pidf).read().strip())
-                if pid_alive(pid):
-                    os.kill(pid, signal.SIGTERM)
-            except (ValueError, OSError):
-                pass
+        deadline = time.time() + 10
+        while time.time() < deadline and any(_is_nginx(p) for p in pids):
+            time.sleep(0.05)
         subprocess.run([os.path.join(TOOLS, "redis-stack"), "stop",
                         os.path.join(self.dir, "redis")],
                        capture_output=True)
@@ -211,8 +220,8 @@ class Stack:
     def stop_redis(self):
         self._tool("redis-stack", "stop", os.path.join(self.dir, "redis"))
 
-    def start_rgw(self):
-        shared = os.environ.get("OBJSPACE_T_RGW_ENV")
+    def start_rgw(self, shared_ok=True):
+        shared = os.environ.get("OBJSPACE_T_RGW_ENV") if shared_ok else None
         env = read_env(shared) if shared else {}
         if env and all(pid_alive(env.get(k, 0)) for k in
                        ("RGW_MON_PID", "RGW_OSD_PID", "RGW_RGW_PID")):
@@ -506,6 +515,15 @@ class Stack:
             subprocess.run([os.path.join(TOOLS, "rgw-stack"), "stop",
                             os.path.join(self.dir, "rgw")],
                            capture_output=True)
+
+
+def _is_nginx(pid):
+    """pid is a live nginx process (guards against a recycled pid)."""
+    try:
+        with open("/proc/%d/cmdline" % int(pid), "rb") as f:
+            return b"nginx" in f.read() and pid_alive(pid)
+    except (OSError, ValueError):
+        return False
 
 
 def _indent(text, n):
