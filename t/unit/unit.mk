@@ -24,9 +24,9 @@ UNIT_A_CFLAGS = -g -O1 -Wall -Wextra -Werror \
 	-I$(NGX_BUILDDIR) -I$(UNIT_A_SRC)
 UNIT_A_LIBS   = -lcrypto -lz -ljansson
 
-UNIT_A_TESTS  = build/unit/sigv4_test
+UNIT_A_TESTS  = build/unit/sigv4_test build/unit/chunked_test
 
-UNIT_TESTS   += t/010-sigv4-unit.t
+UNIT_TESTS   += t/010-sigv4-unit.t t/011-chunked-unit.t
 
 .PHONY: unit unit-a-test
 
