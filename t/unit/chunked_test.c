@@ -24,14 +24,19 @@
 #define T_JSON   "t/data/aws-s3-sigv4-examples.json"
 #define T_DATE   "20130524T000000Z"
 #define T_SCOPE  "20130524/us-east-1/s3/aws4_request"
-#define T_SEED   "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9"
+#define T_SEED   "4f232c4386841ef735655705268965c4" \
+                 "4a0e4690baa4adea153f7db9fa80a0a9"
 
 /* Python: signed-trailer body, chunks 8192 x 'b' and "hello world" */
-#define T_TS1    "40e8bcce031770b6f6a45bfaa9c7144070f9f1487f7efa9b4a14cfdd35d1971f"
-#define T_TS2    "af3642c02b9e41a1c8d0b4b183dc2c9dae920f3639a017f786d53a151d85e0e8"
-#define T_TS0    "559ac09bdc0e182e65fa1ac65dc4fcd8b07f77b0791e0d202ee9b9400db8cf64"
+#define T_TS1    "40e8bcce031770b6f6a45bfaa9c71440" \
+                 "70f9f1487f7efa9b4a14cfdd35d1971f"
+#define T_TS2    "af3642c02b9e41a1c8d0b4b183dc2c9d" \
+                 "ae920f3639a017f786d53a151d85e0e8"
+#define T_TS0    "559ac09bdc0e182e65fa1ac65dc4fcd8" \
+                 "b07f77b0791e0d202ee9b9400db8cf64"
 #define T_TCK    "Xms9Qg=="
-#define T_TSIG   "b392468fd45cca5a3069caabe0277ba516766893783e17e009a241e23634b51c"
+#define T_TSIG   "b392468fd45cca5a3069caabe0277ba5" \
+                 "16766893783e17e009a241e23634b51c"
 
 
 typedef struct {

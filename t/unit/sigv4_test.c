@@ -377,7 +377,8 @@ t_parse_hdr(const char *value, const char *date)
 }
 
 
-#define T_SIG  "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+#define T_SIG  "f0e8bdb87c964420e857bd35b5d6ed31" \
+               "0bd44f0170aba48dd91039c6036bdb41"
 #define T_CRED "AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request"
 
 
@@ -452,7 +453,8 @@ t_negative_header(void)
          == NGX_HTTP_OBJSPACE_SIGV4_DATE, "header: X-Amz-Date not ISO 8601");
     t_ok(t_parse_hdr("AWS4-HMAC-SHA256 Credential=" T_CRED ", SignedHeaders="
                      "x-amz-date;host, Signature=" T_SIG, t_date)
-         == NGX_HTTP_OBJSPACE_SIGV4_MALFORMED, "header: unsorted SignedHeaders");
+         == NGX_HTTP_OBJSPACE_SIGV4_MALFORMED,
+         "header: unsorted SignedHeaders");
     t_ok(t_parse_hdr("AWS4-HMAC-SHA256 Credential=" T_CRED ", SignedHeaders="
                      "host;host, Signature=" T_SIG, t_date)
          == NGX_HTTP_OBJSPACE_SIGV4_MALFORMED,
@@ -463,7 +465,8 @@ t_negative_header(void)
          "header: uppercase SignedHeaders name");
     t_ok(t_parse_hdr("AWS4-HMAC-SHA256 Credential=" T_CRED ", SignedHeaders="
                      "host;;x-amz-date, Signature=" T_SIG, t_date)
-         == NGX_HTTP_OBJSPACE_SIGV4_MALFORMED, "header: empty SignedHeaders name");
+         == NGX_HTTP_OBJSPACE_SIGV4_MALFORMED,
+         "header: empty SignedHeaders name");
     t_ok(t_parse_hdr("AWS4-HMAC-SHA256 Credential=" T_CRED ", SignedHeaders="
                      "host x-amz-date, Signature=" T_SIG, t_date)
          == NGX_HTTP_OBJSPACE_SIGV4_MALFORMED, "header: blank inside a value");
@@ -502,7 +505,8 @@ t_parse_query(const char *query)
 
 #define T_Q0  "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=" \
               "AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2F" \
-              "aws4_request&X-Amz-Date=20130524T000000Z&X-Amz-SignedHeaders=host"
+              "aws4_request&X-Amz-Date=20130524T000000Z&" \
+              "X-Amz-SignedHeaders=host"
 #define T_QS  "&X-Amz-Signature=" T_SIG
 
 
