@@ -1,0 +1,1609 @@
+
+/*
+ * Copyright (C) objspace authors
+ *
+ * The identity cache: identity and space records from Redis
+ * (docs/redis-schema.md) in a shared-memory zone used by all workers, with
+ * the SigV4 signing keys derived from their sealed secrets.
+ *
+ * Two red-black trees (identities by access key, spaces by space id), each
+ * with an LRU queue.  Lookups copy what a request needs into r->pool under
+ * the zone mutex; the mutex is never held across I/O, crypto or logging.
+ * Filled by ngx_http_objspace_redis.c; see docs/architecture.md,
+ * "Identity cache and Redis client".
+ */
+
+
+#include "ngx_http_objspace_cache.h"
+
+
+#define NGX_HTTP_OBJSPACE_CACHE_MAGIC     0x6f627363   /* "obsc" */
+#define NGX_HTTP_OBJSPACE_CACHE_VERSION   1
+
+#define NGX_HTTP_OBJSPACE_REGION_LEN      32
+#define NGX_HTTP_OBJSPACE_MAX_SEALED_LEN  512
+#define NGX_HTTP_OBJSPACE_MAX_NAME_LEN    255
+#define NGX_HTTP_OBJSPACE_MAX_PREFIX_LEN  1024
+
+#define NGX_HTTP_OBJSPACE_EVICT_N         4
+
+
+/* identity node strings, in this order, in node->data */
+enum {
+    NGX_HTTP_OBJSPACE_I_AK = 0,
+    NGX_HTTP_OBJSPACE_I_ID,
+    NGX_HTTP_OBJSPACE_I_SPACE,
+    NGX_HTTP_OBJSPACE_I_TENANT,
+    NGX_HTTP_OBJSPACE_I_NAME,
+    NGX_HTTP_OBJSPACE_I_PREFIX,
+    NGX_HTTP_OBJSPACE_I_SECRET,
+    NGX_HTTP_OBJSPACE_I_PREV,
+    NGX_HTTP_OBJSPACE_I_N
+};
+
+/* space node strings */
+enum {
+    NGX_HTTP_OBJSPACE_S_ID = 0,
+    NGX_HTTP_OBJSPACE_S_TENANT,
+    NGX_HTTP_OBJSPACE_S_NAME,
+    NGX_HTTP_OBJSPACE_S_BUCKET,
+    NGX_HTTP_OBJSPACE_S_BACKEND_AK,
+    NGX_HTTP_OBJSPACE_S_SECRET,
+    NGX_HTTP_OBJSPACE_S_N
+};
+
+
+/* a derived signing key for one (date, region); service is always s3 */
+typedef struct {
+    u_char                      date[8];
+    u_char                      region[NGX_HTTP_OBJSPACE_REGION_LEN];
+    u_char                      key[NGX_HTTP_OBJSPACE_SHA256_LEN];
+    u_char                      region_len;
+    u_char                      set;
+} ngx_http_objspace_skey_t;
+
+
+typedef struct {
+    ngx_str_node_t              sn;        /* key: crc32(ak), str: ak */
+    ngx_queue_t                 queue;     /* LRU */
+    time_t                      fetched;   /* read from Redis */
+    time_t                      expires_at;
+    time_t                      prev_until;
+    ngx_uint_t                  gen;
+    ngx_uint_t                  epoch;
+    ngx_uint_t                  serial;    /* guards skey writes */
+    u_short                     len[NGX_HTTP_OBJSPACE_I_N];
+    u_char                      mode;
+    unsigned                    negative:1;
+    unsigned                    immutable:1;
+    unsigned                    revoked:1;
+    unsigned                    has_prev:1;
+    ngx_http_objspace_skey_t    skey[2][2];  /* [current, prev][slot] */
+    u_char                      data[1];
+} ngx_http_objspace_ident_node_t;
+
+
+typedef struct {
+    ngx_str_node_t              sn;        /* key: crc32(id), str: id */
+    ngx_queue_t                 queue;
+    time_t                      fetched;
+    uint64_t                    quota;
+    ngx_uint_t                  gen;
+    ngx_uint_t                  epoch;
+    ngx_uint_t                  serial;
+    u_short                     len[NGX_HTTP_OBJSPACE_S_N];
+    unsigned                    disabled:1;
+    unsigned                    is_public:1;
+    ngx_http_objspace_skey_t    skey[2];
+    u_char                      data[1];
+} ngx_http_objspace_space_node_t;
+
+
+/*
+ * The zone header.  gen is bumped when every entry is due for
+ * revalidation (subscriber reconnected), epoch when every entry is dropped
+ * ("all"), seq on every invalidation (see ngx_http_objspace_cache_mark_t).
+ * The trees use nginx's own ngx_str_rbtree_insert_value, so no pointer
+ * into this module's code lives in shared memory.
+ */
+typedef struct {
+    uint32_t                    magic;
+    uint32_t                    version;
+    uint32_t                    ident_size;
+    uint32_t                    space_size;
+    ngx_rbtree_t                ident_tree;
+    ngx_rbtree_node_t           ident_sentinel;
+    ngx_rbtree_t                space_tree;
+    ngx_rbtree_node_t           space_sentinel;
+    ngx_queue_t                 ident_lru;
+    ngx_queue_t                 space_lru;
+    ngx_uint_t                  gen;
+    ngx_uint_t                  epoch;
+    ngx_uint_t                  seq;
+    ngx_uint_t                  serial;
+} ngx_http_objspace_shctx_t;
+
+
+/* a record as parsed from Redis, before it is stored */
+typedef struct {
+    ngx_str_t                   str[NGX_HTTP_OBJSPACE_I_N];
+    ngx_str_t                   v;
+    ngx_str_t                   mode;
+    ngx_str_t                   immutable;
+    ngx_str_t                   status;
+    ngx_str_t                   expires_at;
+    ngx_str_t                   prev_until;
+} ngx_http_objspace_ident_rec_t;
+
+
+typedef struct {
+    ngx_str_t                   str[NGX_HTTP_OBJSPACE_S_N];
+    ngx_str_t                   v;
+    ngx_str_t                   status;
+    ngx_str_t                   visibility;
+    ngx_str_t                   quota;
+} ngx_http_objspace_space_rec_t;
+
+
+typedef struct {
+    ngx_str_t                   name;
+    ngx_uint_t                  value;
+} ngx_http_objspace_mode_map_t;
+
+
+static ngx_http_objspace_shctx_t *ngx_http_objspace_cache_zone(
+    ngx_http_objspace_main_conf_t *omcf, ngx_slab_pool_t **shpool);
+static ngx_http_objspace_ident_node_t *ngx_http_objspace_ident_lookup_locked(
+    ngx_http_objspace_shctx_t *sh, ngx_str_t *ak, uint32_t hash);
+static ngx_http_objspace_space_node_t *ngx_http_objspace_space_lookup_locked(
+    ngx_http_objspace_shctx_t *sh, ngx_str_t *id, uint32_t hash);
+static void ngx_http_objspace_ident_free_locked(ngx_http_objspace_shctx_t *sh,
+    ngx_slab_pool_t *shpool, ngx_http_objspace_ident_node_t *node);
+static void ngx_http_objspace_space_free_locked(ngx_http_objspace_shctx_t *sh,
+    ngx_slab_pool_t *shpool, ngx_http_objspace_space_node_t *node);
+static void ngx_http_objspace_cache_expire_locked(
+    ngx_http_objspace_shctx_t *sh, ngx_slab_pool_t *shpool, time_t now,
+    time_t negative_valid);
+static void *ngx_http_objspace_cache_alloc_locked(
+    ngx_http_objspace_shctx_t *sh, ngx_slab_pool_t *shpool, size_t size,
+    ngx_uint_t space);
+static void ngx_http_objspace_node_str(u_char *data, u_short *len,
+    ngx_uint_t i, ngx_str_t *s);
+static ngx_http_objspace_identity_t *ngx_http_objspace_cache_copy(
+    ngx_pool_t *pool, ngx_http_objspace_ident_node_t *node,
+    ngx_http_objspace_space_node_t *space, time_t now);
+static ngx_http_objspace_skey_t *ngx_http_objspace_skey_find(
+    ngx_http_objspace_skey_t *slots, ngx_str_t *date, ngx_str_t *region);
+static void ngx_http_objspace_skey_put(ngx_http_objspace_skey_t *slots,
+    ngx_str_t *date, ngx_str_t *region, u_char *key);
+static ngx_int_t ngx_http_objspace_cache_derive(ngx_http_request_t *r,
+    ngx_str_t *sealed, ngx_str_t *aad, ngx_str_t *date, ngx_str_t *region,
+    u_char *key);
+static char *ngx_http_objspace_parse_ident(ngx_http_objspace_kv_t *kv,
+    ngx_uint_t n, ngx_http_objspace_ident_rec_t *rec);
+static char *ngx_http_objspace_parse_space(ngx_http_objspace_kv_t *kv,
+    ngx_uint_t n, ngx_http_objspace_space_rec_t *rec);
+static ngx_int_t ngx_http_objspace_store_space_locked(
+    ngx_http_objspace_shctx_t *sh, ngx_slab_pool_t *shpool,
+    ngx_http_objspace_space_rec_t *rec, ngx_http_objspace_cache_mark_t *mark,
+    time_t now);
+static ngx_int_t ngx_http_objspace_store_ident_locked(
+    ngx_http_objspace_shctx_t *sh, ngx_slab_pool_t *shpool, ngx_str_t *ak,
+    uint32_t hash, ngx_http_objspace_ident_rec_t *rec,
+    ngx_http_objspace_cache_mark_t *mark, time_t now);
+static time_t ngx_http_objspace_parse_time(ngx_str_t *s);
+
+
+static ngx_http_objspace_mode_map_t  ngx_http_objspace_modes[] = {
+    { ngx_string("read-only"), NGX_HTTP_OBJSPACE_MODE_READ_ONLY },
+    { ngx_string("write-only"), NGX_HTTP_OBJSPACE_MODE_WRITE_ONLY },
+    { ngx_string("read-write"), NGX_HTTP_OBJSPACE_MODE_READ_WRITE },
+    { ngx_string("read-write-delete"),
+      NGX_HTTP_OBJSPACE_MODE_READ_WRITE_DELETE },
+    { ngx_string("publisher"), NGX_HTTP_OBJSPACE_MODE_PUBLISHER },
+    { ngx_string("registry-backend"), NGX_HTTP_OBJSPACE_MODE_REGISTRY },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_str_t  ngx_http_objspace_s3_service = ngx_string("s3");
+
+
+/*
+ * Zone initialisation.  On reload nginx hands back the old zone (data is
+ * the old shctx) only when name, size and tag are unchanged; its entries
+ * stay valid, provided the layout matches.  A zone whose size changed is a
+ * new, empty zone (old workers keep the old one until they exit), so a
+ * changed objspace_cache_zone size costs one Redis read per key.  Two
+ * declarations of one name with different sizes in one configuration are
+ * refused by ngx_shared_memory_add() itself.
+ */
+
+ngx_int_t
+ngx_http_objspace_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_objspace_shctx_t  *osh = data;
+
+    size_t                      len;
+    ngx_slab_pool_t            *shpool;
+    ngx_http_objspace_shctx_t  *sh;
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (osh == NULL && shm_zone->shm.exists) {
+        osh = shpool->data;
+    }
+
+    if (osh) {
+        if (osh->magic != NGX_HTTP_OBJSPACE_CACHE_MAGIC
+            || osh->version != NGX_HTTP_OBJSPACE_CACHE_VERSION
+            || osh->ident_size != sizeof(ngx_http_objspace_ident_node_t)
+            || osh->space_size != sizeof(ngx_http_objspace_space_node_t))
+        {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "objspace_cache_zone \"%V\" was created by an "
+                          "incompatible module version; change its size "
+                          "or name, or restart nginx",
+                          &shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+
+        shm_zone->data = osh;
+
+        return NGX_OK;
+    }
+
+    sh = ngx_slab_alloc(shpool, sizeof(ngx_http_objspace_shctx_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(sh, sizeof(ngx_http_objspace_shctx_t));
+
+    sh->magic = NGX_HTTP_OBJSPACE_CACHE_MAGIC;
+    sh->version = NGX_HTTP_OBJSPACE_CACHE_VERSION;
+    sh->ident_size = sizeof(ngx_http_objspace_ident_node_t);
+    sh->space_size = sizeof(ngx_http_objspace_space_node_t);
+
+    ngx_rbtree_init(&sh->ident_tree, &sh->ident_sentinel,
+                    ngx_str_rbtree_insert_value);
+    ngx_rbtree_init(&sh->space_tree, &sh->space_sentinel,
+                    ngx_str_rbtree_insert_value);
+
+    ngx_queue_init(&sh->ident_lru);
+    ngx_queue_init(&sh->space_lru);
+
+    shpool->data = sh;
+
+    len = sizeof(" in objspace_cache_zone \"\"") + shm_zone->shm.name.len;
+
+    shpool->log_ctx = ngx_slab_alloc(shpool, len);
+    if (shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(shpool->log_ctx, " in objspace_cache_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* we log our own ALERT after eviction and one retry */
+    shpool->log_nomem = 0;
+
+    shm_zone->data = sh;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Lookup; see the contract in ngx_http_objspace_module.h.  Takes the zone
+ * mutex; copies the entry into r->pool before releasing it.
+ */
+
+ngx_int_t
+ngx_http_objspace_cache_lookup(ngx_http_request_t *r, ngx_str_t *access_key,
+    ngx_http_objspace_identity_t **idp)
+{
+    time_t                           now;
+    uint32_t                         hash, shash;
+    ngx_int_t                        waited, rc;
+    ngx_str_t                        sid;
+    ngx_uint_t                       i, stale, nomem;
+    ngx_slab_pool_t                 *shpool;
+    ngx_http_objspace_shctx_t       *sh;
+    ngx_http_objspace_space_node_t  *space;
+    ngx_http_objspace_ident_node_t  *node;
+    ngx_http_objspace_identity_t    *id;
+    ngx_http_objspace_main_conf_t   *omcf;
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_objspace_module);
+
+    sh = ngx_http_objspace_cache_zone(omcf, &shpool);
+    if (sh == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "objspace identity cache zone is not configured");
+        return NGX_ERROR;
+    }
+
+    if (access_key->len == 0
+        || access_key->len > NGX_HTTP_OBJSPACE_MAX_AK_LEN)
+    {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < access_key->len; i++) {
+        if (access_key->data[i] <= 0x20 || access_key->data[i] >= 0x7f
+            || access_key->data[i] == '/')
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    waited = ngx_http_objspace_redis_wait_result(r);
+
+    hash = ngx_crc32_short(access_key->data, access_key->len);
+    now = ngx_time();
+    id = NULL;
+    stale = 0;
+    nomem = 0;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    node = ngx_http_objspace_ident_lookup_locked(sh, access_key, hash);
+
+    if (node && node->epoch != sh->epoch) {
+        ngx_http_objspace_ident_free_locked(sh, shpool, node);
+        node = NULL;
+    }
+
+    if (node == NULL) {
+        ngx_shmtx_unlock(&shpool->mutex);
+        goto miss;
+    }
+
+    if (node->negative) {
+
+        if (now - node->fetched < omcf->negative_valid
+            || waited != NGX_DONE
+            || !ngx_http_objspace_redis_available((ngx_cycle_t *) ngx_cycle))
+        {
+            ngx_queue_remove(&node->queue);
+            ngx_queue_insert_head(&sh->ident_lru, &node->queue);
+
+            ngx_shmtx_unlock(&shpool->mutex);
+            return NGX_DECLINED;
+        }
+
+        ngx_http_objspace_ident_free_locked(sh, shpool, node);
+        ngx_shmtx_unlock(&shpool->mutex);
+        goto miss;
+    }
+
+    ngx_http_objspace_node_str(node->data, node->len,
+                               NGX_HTTP_OBJSPACE_I_SPACE, &sid);
+    shash = ngx_crc32_short(sid.data, sid.len);
+
+    space = ngx_http_objspace_space_lookup_locked(sh, &sid, shash);
+
+    if (space && space->epoch != sh->epoch) {
+        ngx_http_objspace_space_free_locked(sh, shpool, space);
+        space = NULL;
+    }
+
+    if (space == NULL) {
+        /* dropped by "space:ID" or evicted: read both again */
+        ngx_shmtx_unlock(&shpool->mutex);
+        goto miss;
+    }
+
+    ngx_queue_remove(&node->queue);
+    ngx_queue_insert_head(&sh->ident_lru, &node->queue);
+    ngx_queue_remove(&space->queue);
+    ngx_queue_insert_head(&sh->space_lru, &space->queue);
+
+    if (now - node->fetched >= omcf->cache_valid
+        || now - space->fetched >= omcf->cache_valid
+        || node->gen != sh->gen
+        || space->gen != sh->gen)
+    {
+        stale = 1;
+    }
+
+    id = ngx_http_objspace_cache_copy(r->pool, node, space, now);
+    if (id == NULL) {
+        nomem = 1;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (nomem) {
+        return NGX_ERROR;
+    }
+
+    *idp = id;
+
+    /* after a wait, whatever the wait produced is the answer */
+
+    if (!stale || waited != NGX_DONE) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_objspace_redis_fetch(r, access_key);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "objspace cache: serving stale entry for key fp:%08xD",
+                   hash);
+
+    /* Redis unreachable: the stale copy is better than a 503 */
+
+    return NGX_OK;
+
+miss:
+
+    if (waited == NGX_ERROR) {
+        return NGX_BUSY;
+    }
+
+    return ngx_http_objspace_redis_fetch(r, access_key);
+}
+
+
+/*
+ * Signing key for the identity's current (which = 0) or previous secret.
+ * Takes the zone mutex twice: once to find a cached key or copy the sealed
+ * secret out, once to store the derived key; the secret is opened and the
+ * key derived (ngx_http_objspace_cache_derive) with the mutex released.
+ */
+
+ngx_int_t
+ngx_http_objspace_cache_signing_key(ngx_http_request_t *r,
+    ngx_http_objspace_identity_t *id, ngx_uint_t which, ngx_str_t *date,
+    ngx_str_t *region, u_char key[NGX_HTTP_OBJSPACE_SHA256_LEN])
+{
+    u_char                          *p;
+    time_t                           now;
+    uint32_t                         hash;
+    ngx_int_t                        rc;
+    ngx_str_t                        sealed, s, aad;
+    ngx_uint_t                       serial;
+    ngx_slab_pool_t                 *shpool;
+    ngx_http_objspace_skey_t        *sk;
+    ngx_http_objspace_shctx_t       *sh;
+    ngx_http_objspace_ident_node_t  *node;
+    ngx_http_objspace_main_conf_t   *omcf;
+    u_char                           buf[NGX_HTTP_OBJSPACE_MAX_SEALED_LEN];
+    u_char                           abuf[sizeof("ak-prev:") - 1
+                                          + NGX_HTTP_OBJSPACE_MAX_AK_LEN];
+
+    if (which > 1 || date->len != 8) {
+        return NGX_ERROR;
+    }
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_objspace_module);
+
+    sh = ngx_http_objspace_cache_zone(omcf, &shpool);
+    if (sh == NULL || id->access_key.len > NGX_HTTP_OBJSPACE_MAX_AK_LEN) {
+        return NGX_ERROR;
+    }
+
+    hash = ngx_crc32_short(id->access_key.data, id->access_key.len);
+    now = ngx_time();
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    node = ngx_http_objspace_ident_lookup_locked(sh, &id->access_key, hash);
+
+    if (node == NULL || node->negative) {
+        ngx_shmtx_unlock(&shpool->mutex);
+
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "objspace identity \"%V\" left the cache during the "
+                      "request (zone too small?)", &id->id);
+        return NGX_ERROR;
+    }
+
+    if (which == 1 && (!node->has_prev || now >= node->prev_until)) {
+        ngx_shmtx_unlock(&shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    sk = ngx_http_objspace_skey_find(node->skey[which], date, region);
+
+    if (sk) {
+        ngx_memcpy(key, sk->key, NGX_HTTP_OBJSPACE_SHA256_LEN);
+        ngx_shmtx_unlock(&shpool->mutex);
+        return NGX_OK;
+    }
+
+    ngx_http_objspace_node_str(node->data, node->len,
+                               which ? NGX_HTTP_OBJSPACE_I_PREV
+                                     : NGX_HTTP_OBJSPACE_I_SECRET, &s);
+
+    /* the lengths were bounded when the node was stored */
+    ngx_memcpy(buf, s.data, s.len);
+    sealed.data = buf;
+    sealed.len = s.len;
+    serial = node->serial;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    p = which ? ngx_cpymem(abuf, "ak-prev:", sizeof("ak-prev:") - 1)
+              : ngx_cpymem(abuf, "ak:", sizeof("ak:") - 1);
+    p = ngx_cpymem(p, id->access_key.data, id->access_key.len);
+
+    aad.data = abuf;
+    aad.len = p - abuf;
+
+    rc = ngx_http_objspace_cache_derive(r, &sealed, &aad, date, region, key);
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "objspace: cannot open the %s secret of identity "
+                      "\"%V\" (key file mismatch?)",
+                      which ? "previous" : "current", &id->id);
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    node = ngx_http_objspace_ident_lookup_locked(sh, &id->access_key, hash);
+
+    if (node && node->serial == serial) {
+        ngx_http_objspace_skey_put(node->skey[which], date, region, key);
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The space's backend signing key; the same scheme as the identity keys,
+ * with the space's sealed backend_secret (AAD "backend:{space_id}").
+ */
+
+ngx_int_t
+ngx_http_objspace_cache_backend_key(ngx_http_request_t *r,
+    ngx_http_objspace_identity_t *id, ngx_str_t *date, ngx_str_t *region,
+    u_char key[NGX_HTTP_OBJSPACE_SHA256_LEN])
+{
+    u_char                          *p;
+    uint32_t                         hash;
+    ngx_int_t                        rc;
+    ngx_str_t                        sealed, s, aad;
+    ngx_uint_t                       serial;
+    ngx_slab_pool_t                 *shpool;
+    ngx_http_objspace_skey_t        *sk;
+    ngx_http_objspace_shctx_t       *sh;
+    ngx_http_objspace_space_node_t  *space;
+    ngx_http_objspace_main_conf_t   *omcf;
+    u_char                           buf[NGX_HTTP_OBJSPACE_MAX_SEALED_LEN];
+    u_char                           abuf[sizeof("backend:") - 1
+                                          + NGX_HTTP_OBJSPACE_ID_LEN];
+
+    if (date->len != 8 || id->space.len > NGX_HTTP_OBJSPACE_ID_LEN) {
+        return NGX_ERROR;
+    }
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_objspace_module);
+
+    sh = ngx_http_objspace_cache_zone(omcf, &shpool);
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    hash = ngx_crc32_short(id->space.data, id->space.len);
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    space = ngx_http_objspace_space_lookup_locked(sh, &id->space, hash);
+
+    if (space == NULL) {
+        ngx_shmtx_unlock(&shpool->mutex);
+
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "objspace space \"%V\" left the cache during the "
+                      "request (zone too small?)", &id->space);
+        return NGX_ERROR;
+    }
+
+    sk = ngx_http_objspace_skey_find(space->skey, date, region);
+
+    if (sk) {
+        ngx_memcpy(key, sk->key, NGX_HTTP_OBJSPACE_SHA256_LEN);
+        ngx_shmtx_unlock(&shpool->mutex);
+        return NGX_OK;
+    }
+
+    ngx_http_objspace_node_str(space->data, space->len,
+                               NGX_HTTP_OBJSPACE_S_SECRET, &s);
+
+    ngx_memcpy(buf, s.data, s.len);
+    sealed.data = buf;
+    sealed.len = s.len;
+    serial = space->serial;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    p = ngx_cpymem(abuf, "backend:", sizeof("backend:") - 1);
+    p = ngx_cpymem(p, id->space.data, id->space.len);
+
+    aad.data = abuf;
+    aad.len = p - abuf;
+
+    rc = ngx_http_objspace_cache_derive(r, &sealed, &aad, date, region, key);
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "objspace: cannot open the backend secret of space "
+                      "\"%V\" (key file mismatch?)", &id->space);
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    space = ngx_http_objspace_space_lookup_locked(sh, &id->space, hash);
+
+    if (space && space->serial == serial) {
+        ngx_http_objspace_skey_put(space->skey, date, region, key);
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Opens a sealed secret (AES-256-GCM, docs/redis-schema.md) and derives
+ * the SigV4 signing key for (date, region, "s3"); the plaintext secret
+ * lives only in this stack frame and is wiped before returning.
+ */
+
+static ngx_int_t
+ngx_http_objspace_cache_derive(ngx_http_request_t *r, ngx_str_t *sealed,
+    ngx_str_t *aad, ngx_str_t *date, ngx_str_t *region, u_char *key)
+{
+    ssize_t                         n;
+    ngx_http_objspace_main_conf_t  *omcf;
+    u_char                          secret[NGX_HTTP_OBJSPACE_MAX_SECRET_LEN];
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_objspace_module);
+
+    if (!omcf->secret_key_set || sealed->len == 0) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_http_objspace_unseal(omcf->secret_key, sealed, aad, secret,
+                                 sizeof(secret));
+    if (n <= 0) {
+        ngx_explicit_memzero(secret, sizeof(secret));
+        return NGX_ERROR;
+    }
+
+    ngx_http_objspace_sigv4_signing_key(secret, n, date, region,
+                                        &ngx_http_objspace_s3_service, key);
+
+    ngx_explicit_memzero(secret, sizeof(secret));
+
+    return NGX_OK;
+}
+
+
+/*
+ * Pub/sub invalidation: "ak:AK" drops an identity (or its negative entry),
+ * "space:ID" a space (its identities then miss and read both again), "all"
+ * everything (lazily: the epoch changes and entries of an older epoch are
+ * treated as absent, so no tree walk happens under the mutex).  Every worker
+ * receives every message; dropping twice is harmless.
+ */
+
+void
+ngx_http_objspace_cache_invalidate(ngx_cycle_t *cycle, ngx_str_t *msg)
+{
+    uint32_t                         hash;
+    ngx_str_t                        name;
+    ngx_uint_t                       kind, found;
+    ngx_slab_pool_t                 *shpool;
+    ngx_http_objspace_shctx_t       *sh;
+    ngx_http_objspace_ident_node_t  *node;
+    ngx_http_objspace_space_node_t  *space;
+    ngx_http_objspace_main_conf_t   *omcf;
+
+    omcf = ngx_http_objspace_main_conf(cycle);
+
+    sh = ngx_http_objspace_cache_zone(omcf, &shpool);
+    if (sh == NULL) {
+        return;
+    }
+
+    if (msg->len == 3 && ngx_strncmp(msg->data, "all", 3) == 0) {
+        kind = 0;
+        ngx_str_null(&name);
+
+    } else if (msg->len > 3 && ngx_strncmp(msg->data, "ak:", 3) == 0) {
+        kind = 1;
+        name.data = msg->data + 3;
+        name.len = msg->len - 3;
+
+    } else if (msg->len > 6 && ngx_strncmp(msg->data, "space:", 6) == 0) {
+        kind = 2;
+        name.data = msg->data + 6;
+        name.len = msg->len - 6;
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "objspace: unknown invalidation message ignored");
+        return;
+    }
+
+    hash = name.len ? ngx_crc32_short(name.data, name.len) : 0;
+    found = 0;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    sh->seq++;
+
+    switch (kind) {
+
+    case 0:
+        sh->epoch++;
+        found = 1;
+        break;
+
+    case 1:
+        node = ngx_http_objspace_ident_lookup_locked(sh, &name, hash);
+        if (node) {
+            ngx_http_objspace_ident_free_locked(sh, shpool, node);
+            found = 1;
+        }
+        break;
+
+    default: /* 2 */
+        space = ngx_http_objspace_space_lookup_locked(sh, &name, hash);
+        if (space) {
+            ngx_http_objspace_space_free_locked(sh, shpool, space);
+            found = 1;
+        }
+        break;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (kind == 1) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, cycle->log, 0,
+                       "objspace cache: invalidate key fp:%08xD found:%ui",
+                       hash, found);
+
+    } else {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, cycle->log, 0,
+                       "objspace cache: invalidate %s \"%V\" found:%ui",
+                       kind ? "space" : "all", &name, found);
+    }
+}
+
+
+/* every entry is due for revalidation; served until Redis answers */
+
+void
+ngx_http_objspace_cache_revalidate_all(ngx_cycle_t *cycle)
+{
+    ngx_slab_pool_t                *shpool;
+    ngx_http_objspace_shctx_t      *sh;
+    ngx_http_objspace_main_conf_t  *omcf;
+
+    omcf = ngx_http_objspace_main_conf(cycle);
+
+    sh = ngx_http_objspace_cache_zone(omcf, &shpool);
+    if (sh == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+    sh->gen++;
+    ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+/* takes the zone mutex briefly */
+
+void
+ngx_http_objspace_cache_mark(ngx_cycle_t *cycle,
+    ngx_http_objspace_cache_mark_t *mark)
+{
+    ngx_slab_pool_t                *shpool;
+    ngx_http_objspace_shctx_t      *sh;
+    ngx_http_objspace_main_conf_t  *omcf;
+
+    omcf = ngx_http_objspace_main_conf(cycle);
+
+    sh = ngx_http_objspace_cache_zone(omcf, &shpool);
+    if (sh == NULL) {
+        mark->gen = 0;
+        mark->seq = 0;
+        return;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+    mark->gen = sh->gen;
+    mark->seq = sh->seq;
+    ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+/*
+ * Stores one EVAL answer (see ngx_http_objspace_cache.h).  Records are
+ * validated before the mutex is taken; an invalid one (unknown "v", a
+ * missing or oversized field, a missing space) becomes a negative entry
+ * and an ALERT, as docs/redis-schema.md asks.
+ */
+
+ngx_int_t
+ngx_http_objspace_cache_store(ngx_cycle_t *cycle, ngx_str_t *ak,
+    ngx_http_objspace_kv_t *ident, ngx_uint_t nident,
+    ngx_http_objspace_kv_t *space, ngx_uint_t nspace,
+    ngx_http_objspace_cache_mark_t *mark)
+{
+    char                           *bad;
+    time_t                          now;
+    uint32_t                        hash;
+    ngx_int_t                       rc;
+    ngx_slab_pool_t                *shpool;
+    ngx_http_objspace_shctx_t      *sh;
+    ngx_http_objspace_space_rec_t   srec;
+    ngx_http_objspace_ident_rec_t   irec, *rec;
+    ngx_http_objspace_main_conf_t  *omcf;
+
+    omcf = ngx_http_objspace_main_conf(cycle);
+
+    sh = ngx_http_objspace_cache_zone(omcf, &shpool);
+    if (sh == NULL || ak->len > NGX_HTTP_OBJSPACE_MAX_AK_LEN) {
+        return NGX_ERROR;
+    }
+
+    hash = ngx_crc32_short(ak->data, ak->len);
+    now = ngx_time();
+    bad = NULL;
+    rec = NULL;
+
+    if (nident) {
+        bad = ngx_http_objspace_parse_ident(ident, nident, &irec);
+
+        if (bad == NULL) {
+            if (nspace == 0) {
+                bad = "its space does not exist";
+
+            } else {
+                bad = ngx_http_objspace_parse_space(space, nspace, &srec);
+            }
+        }
+
+        if (bad == NULL
+            && (srec.str[NGX_HTTP_OBJSPACE_S_ID].len
+                != irec.str[NGX_HTTP_OBJSPACE_I_SPACE].len
+                || ngx_strncmp(srec.str[NGX_HTTP_OBJSPACE_S_ID].data,
+                               irec.str[NGX_HTTP_OBJSPACE_I_SPACE].data,
+                               srec.str[NGX_HTTP_OBJSPACE_S_ID].len)
+                   != 0))
+        {
+            bad = "space record id differs";
+        }
+
+        if (bad == NULL) {
+            irec.str[NGX_HTTP_OBJSPACE_I_AK] = *ak;
+            rec = &irec;
+        }
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    ngx_http_objspace_cache_expire_locked(sh, shpool, now,
+                                          omcf->negative_valid);
+
+    rc = NGX_OK;
+
+    if (rec) {
+        rc = ngx_http_objspace_store_space_locked(sh, shpool, &srec, mark,
+                                                  now);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_objspace_store_ident_locked(sh, shpool, ak, hash, rec,
+                                                  mark, now);
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (bad) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "objspace: identity record of key fp:%08xD refused: "
+                      "%s; treated as unknown", hash, bad);
+    }
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "objspace: could not allocate a cache entry for key "
+                      "fp:%08xD in objspace_cache_zone \"%V\" after "
+                      "eviction; zone too small?",
+                      hash, &omcf->shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, cycle->log, 0,
+                   "objspace cache: stored key fp:%08xD known:%d",
+                   hash, rec != NULL);
+
+    return NGX_OK;
+}
+
+
+/* replaces (or adds) a space node; keeps derived keys of the same secret */
+
+static ngx_int_t
+ngx_http_objspace_store_space_locked(ngx_http_objspace_shctx_t *sh,
+    ngx_slab_pool_t *shpool, ngx_http_objspace_space_rec_t *rec,
+    ngx_http_objspace_cache_mark_t *mark, time_t now)
+{
+    u_char                          *p;
+    size_t                           size;
+    uint32_t                         hash;
+    ngx_str_t                        os, *id;
+    ngx_uint_t                       i;
+    ngx_http_objspace_space_node_t  *node, *old;
+
+    size = offsetof(ngx_http_objspace_space_node_t, data);
+
+    for (i = 0; i < NGX_HTTP_OBJSPACE_S_N; i++) {
+        size += rec->str[i].len;
+    }
+
+    node = ngx_http_objspace_cache_alloc_locked(sh, shpool, size, 1);
+    if (node == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(node, offsetof(ngx_http_objspace_space_node_t, data));
+
+    p = node->data;
+
+    for (i = 0; i < NGX_HTTP_OBJSPACE_S_N; i++) {
+        node->len[i] = (u_short) rec->str[i].len;
+        p = ngx_cpymem(p, rec->str[i].data, rec->str[i].len);
+    }
+
+    id = &rec->str[NGX_HTTP_OBJSPACE_S_ID];
+    hash = ngx_crc32_short(id->data, id->len);
+
+    node->sn.node.key = hash;
+    node->sn.str.data = node->data;
+    node->sn.str.len = id->len;
+    node->fetched = now;
+    node->gen = (sh->seq == mark->seq) ? mark->gen : mark->gen - 1;
+    node->epoch = sh->epoch;
+    node->serial = ++sh->serial;
+    node->quota = (uint64_t) ngx_atoof(rec->quota.data, rec->quota.len);
+    node->disabled = (rec->status.len != 6
+                      || ngx_strncmp(rec->status.data, "active", 6) != 0);
+    node->is_public = (rec->visibility.len == 6
+                       && ngx_strncmp(rec->visibility.data, "public", 6)
+                          == 0);
+
+    old = ngx_http_objspace_space_lookup_locked(sh, id, hash);
+
+    if (old) {
+        ngx_http_objspace_node_str(old->data, old->len,
+                                   NGX_HTTP_OBJSPACE_S_SECRET, &os);
+
+        if (os.len == rec->str[NGX_HTTP_OBJSPACE_S_SECRET].len
+            && ngx_memcmp(os.data, rec->str[NGX_HTTP_OBJSPACE_S_SECRET].data,
+                          os.len) == 0)
+        {
+            ngx_memcpy(node->skey, old->skey, sizeof(node->skey));
+        }
+
+        ngx_http_objspace_space_free_locked(sh, shpool, old);
+    }
+
+    ngx_rbtree_insert(&sh->space_tree, &node->sn.node);
+    ngx_queue_insert_head(&sh->space_lru, &node->queue);
+
+    return NGX_OK;
+}
+
+
+/* replaces (or adds) an identity node; rec == NULL: a negative entry */
+
+static ngx_int_t
+ngx_http_objspace_store_ident_locked(ngx_http_objspace_shctx_t *sh,
+    ngx_slab_pool_t *shpool, ngx_str_t *ak, uint32_t hash,
+    ngx_http_objspace_ident_rec_t *rec, ngx_http_objspace_cache_mark_t *mark,
+    time_t now)
+{
+    u_char                          *p;
+    size_t                           size;
+    ngx_str_t                        os;
+    ngx_uint_t                       i;
+    ngx_http_objspace_mode_map_t    *m;
+    ngx_http_objspace_ident_node_t  *node, *old;
+
+    size = offsetof(ngx_http_objspace_ident_node_t, data);
+
+    if (rec) {
+        for (i = 0; i < NGX_HTTP_OBJSPACE_I_N; i++) {
+            size += rec->str[i].len;
+        }
+
+    } else {
+        size += ak->len;
+    }
+
+    node = ngx_http_objspace_cache_alloc_locked(sh, shpool, size, 0);
+    if (node == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(node, offsetof(ngx_http_objspace_ident_node_t, data));
+
+    node->sn.node.key = hash;
+    node->sn.str.data = node->data;
+    node->sn.str.len = ak->len;
+    node->fetched = now;
+    node->gen = (sh->seq == mark->seq) ? mark->gen : mark->gen - 1;
+    node->epoch = sh->epoch;
+    node->serial = ++sh->serial;
+
+    if (rec == NULL) {
+        node->negative = 1;
+        node->len[NGX_HTTP_OBJSPACE_I_AK] = (u_short) ak->len;
+        ngx_memcpy(node->data, ak->data, ak->len);
+
+    } else {
+        p = node->data;
+
+        for (i = 0; i < NGX_HTTP_OBJSPACE_I_N; i++) {
+            node->len[i] = (u_short) rec->str[i].len;
+            p = ngx_cpymem(p, rec->str[i].data, rec->str[i].len);
+        }
+
+        node->mode = NGX_HTTP_OBJSPACE_MODE_NONE;
+
+        for (m = ngx_http_objspace_modes; m->name.len; m++) {
+            if (m->name.len == rec->mode.len
+                && ngx_strncmp(m->name.data, rec->mode.data, m->name.len)
+                   == 0)
+            {
+                node->mode = (u_char) m->value;
+                break;
+            }
+        }
+
+        node->immutable = (rec->immutable.len == 1
+                           && rec->immutable.data[0] == '1');
+
+        /* anything but "active" fails closed */
+        node->revoked = (rec->status.len != 6
+                         || ngx_strncmp(rec->status.data, "active", 6)
+                            != 0);
+
+        node->expires_at = ngx_http_objspace_parse_time(&rec->expires_at);
+
+        if (rec->str[NGX_HTTP_OBJSPACE_I_PREV].len) {
+            node->prev_until =
+                          ngx_http_objspace_parse_time(&rec->prev_until);
+            node->has_prev = (node->prev_until > 0);
+        }
+    }
+
+    old = ngx_http_objspace_ident_lookup_locked(sh, ak, hash);
+
+    if (old) {
+        if (rec && !old->negative) {
+            ngx_http_objspace_node_str(old->data, old->len,
+                                       NGX_HTTP_OBJSPACE_I_SECRET, &os);
+
+            if (os.len == rec->str[NGX_HTTP_OBJSPACE_I_SECRET].len
+                && ngx_memcmp(os.data,
+                              rec->str[NGX_HTTP_OBJSPACE_I_SECRET].data,
+                              os.len) == 0)
+            {
+                ngx_memcpy(node->skey[0], old->skey[0],
+                           sizeof(node->skey[0]));
+            }
+
+            ngx_http_objspace_node_str(old->data, old->len,
+                                       NGX_HTTP_OBJSPACE_I_PREV, &os);
+
+            if (os.len && os.len == rec->str[NGX_HTTP_OBJSPACE_I_PREV].len
+                && ngx_memcmp(os.data,
+                              rec->str[NGX_HTTP_OBJSPACE_I_PREV].data,
+                              os.len) == 0)
+            {
+                ngx_memcpy(node->skey[1], old->skey[1],
+                           sizeof(node->skey[1]));
+            }
+        }
+
+        ngx_http_objspace_ident_free_locked(sh, shpool, old);
+    }
+
+    ngx_rbtree_insert(&sh->ident_tree, &node->sn.node);
+    ngx_queue_insert_head(&sh->ident_lru, &node->queue);
+
+    return NGX_OK;
+}
+
+
+/* returns NULL or why the record is refused (a static string) */
+
+static char *
+ngx_http_objspace_parse_ident(ngx_http_objspace_kv_t *kv, ngx_uint_t n,
+    ngx_http_objspace_ident_rec_t *rec)
+{
+    ngx_str_t   *k, *f;
+    ngx_uint_t   i;
+
+    ngx_memzero(rec, sizeof(ngx_http_objspace_ident_rec_t));
+
+    for (i = 0; i < n; i++) {
+        k = &kv[i].key;
+
+#define ngx_http_objspace_field_is(s)                                        \
+        (k->len == sizeof(s) - 1 && ngx_strncmp(k->data, s, k->len) == 0)
+
+        if (ngx_http_objspace_field_is("v")) {
+            f = &rec->v;
+        } else if (ngx_http_objspace_field_is("id")) {
+            f = &rec->str[NGX_HTTP_OBJSPACE_I_ID];
+        } else if (ngx_http_objspace_field_is("space")) {
+            f = &rec->str[NGX_HTTP_OBJSPACE_I_SPACE];
+        } else if (ngx_http_objspace_field_is("tenant")) {
+            f = &rec->str[NGX_HTTP_OBJSPACE_I_TENANT];
+        } else if (ngx_http_objspace_field_is("name")) {
+            f = &rec->str[NGX_HTTP_OBJSPACE_I_NAME];
+        } else if (ngx_http_objspace_field_is("prefix")) {
+            f = &rec->str[NGX_HTTP_OBJSPACE_I_PREFIX];
+        } else if (ngx_http_objspace_field_is("secret")) {
+            f = &rec->str[NGX_HTTP_OBJSPACE_I_SECRET];
+        } else if (ngx_http_objspace_field_is("secret_prev")) {
+            f = &rec->str[NGX_HTTP_OBJSPACE_I_PREV];
+        } else if (ngx_http_objspace_field_is("mode")) {
+            f = &rec->mode;
+        } else if (ngx_http_objspace_field_is("immutable")) {
+            f = &rec->immutable;
+        } else if (ngx_http_objspace_field_is("status")) {
+            f = &rec->status;
+        } else if (ngx_http_objspace_field_is("expires_at")) {
+            f = &rec->expires_at;
+        } else if (ngx_http_objspace_field_is("secret_prev_until")) {
+            f = &rec->prev_until;
+        } else {
+            continue;
+        }
+
+        *f = kv[i].value;
+    }
+
+    if (rec->v.len != 1 || rec->v.data[0] != '1') {
+        return "unknown schema version \"v\"";
+    }
+
+    if (rec->str[NGX_HTTP_OBJSPACE_I_ID].len == 0
+        || rec->str[NGX_HTTP_OBJSPACE_I_SPACE].len == 0
+        || rec->str[NGX_HTTP_OBJSPACE_I_SECRET].len == 0
+        || rec->mode.len == 0
+        || rec->status.len == 0)
+    {
+        return "a required field is missing";
+    }
+
+    if (rec->str[NGX_HTTP_OBJSPACE_I_ID].len > NGX_HTTP_OBJSPACE_ID_LEN
+        || rec->str[NGX_HTTP_OBJSPACE_I_SPACE].len > NGX_HTTP_OBJSPACE_ID_LEN
+        || rec->str[NGX_HTTP_OBJSPACE_I_TENANT].len > NGX_HTTP_OBJSPACE_ID_LEN
+        || rec->str[NGX_HTTP_OBJSPACE_I_NAME].len
+           > NGX_HTTP_OBJSPACE_MAX_NAME_LEN
+        || rec->str[NGX_HTTP_OBJSPACE_I_PREFIX].len
+           > NGX_HTTP_OBJSPACE_MAX_PREFIX_LEN
+        || rec->str[NGX_HTTP_OBJSPACE_I_SECRET].len
+           > NGX_HTTP_OBJSPACE_MAX_SEALED_LEN
+        || rec->str[NGX_HTTP_OBJSPACE_I_PREV].len
+           > NGX_HTTP_OBJSPACE_MAX_SEALED_LEN)
+    {
+        return "a field is too long";
+    }
+
+    if ((rec->expires_at.len
+         && ngx_http_objspace_parse_time(&rec->expires_at) == NGX_ERROR)
+        || (rec->prev_until.len
+            && ngx_http_objspace_parse_time(&rec->prev_until) == NGX_ERROR))
+    {
+        return "a time field is not a number";
+    }
+
+    return NULL;
+}
+
+
+static char *
+ngx_http_objspace_parse_space(ngx_http_objspace_kv_t *kv, ngx_uint_t n,
+    ngx_http_objspace_space_rec_t *rec)
+{
+    ngx_str_t   *k, *f;
+    ngx_uint_t   i;
+
+    ngx_memzero(rec, sizeof(ngx_http_objspace_space_rec_t));
+
+    for (i = 0; i < n; i++) {
+        k = &kv[i].key;
+
+        if (ngx_http_objspace_field_is("v")) {
+            f = &rec->v;
+        } else if (ngx_http_objspace_field_is("id")) {
+            f = &rec->str[NGX_HTTP_OBJSPACE_S_ID];
+        } else if (ngx_http_objspace_field_is("tenant")) {
+            f = &rec->str[NGX_HTTP_OBJSPACE_S_TENANT];
+        } else if (ngx_http_objspace_field_is("name")) {
+            f = &rec->str[NGX_HTTP_OBJSPACE_S_NAME];
+        } else if (ngx_http_objspace_field_is("bucket")) {
+            f = &rec->str[NGX_HTTP_OBJSPACE_S_BUCKET];
+        } else if (ngx_http_objspace_field_is("backend_ak")) {
+            f = &rec->str[NGX_HTTP_OBJSPACE_S_BACKEND_AK];
+        } else if (ngx_http_objspace_field_is("backend_secret")) {
+            f = &rec->str[NGX_HTTP_OBJSPACE_S_SECRET];
+        } else if (ngx_http_objspace_field_is("status")) {
+            f = &rec->status;
+        } else if (ngx_http_objspace_field_is("visibility")) {
+            f = &rec->visibility;
+        } else if (ngx_http_objspace_field_is("quota_bytes")) {
+            f = &rec->quota;
+        } else {
+            continue;
+        }
+
+#undef ngx_http_objspace_field_is
+
+        *f = kv[i].value;
+    }
+
+    if (rec->v.len != 1 || rec->v.data[0] != '1') {
+        return "unknown schema version \"v\" in its space";
+    }
+
+    if (rec->str[NGX_HTTP_OBJSPACE_S_ID].len == 0
+        || rec->str[NGX_HTTP_OBJSPACE_S_BUCKET].len == 0
+        || rec->str[NGX_HTTP_OBJSPACE_S_BACKEND_AK].len == 0
+        || rec->str[NGX_HTTP_OBJSPACE_S_SECRET].len == 0
+        || rec->status.len == 0)
+    {
+        return "a required field of its space is missing";
+    }
+
+    if (rec->str[NGX_HTTP_OBJSPACE_S_ID].len > NGX_HTTP_OBJSPACE_ID_LEN
+        || rec->str[NGX_HTTP_OBJSPACE_S_TENANT].len > NGX_HTTP_OBJSPACE_ID_LEN
+        || rec->str[NGX_HTTP_OBJSPACE_S_NAME].len
+           > NGX_HTTP_OBJSPACE_MAX_NAME_LEN
+        || rec->str[NGX_HTTP_OBJSPACE_S_BUCKET].len
+           > NGX_HTTP_OBJSPACE_MAX_NAME_LEN
+        || rec->str[NGX_HTTP_OBJSPACE_S_BACKEND_AK].len
+           > NGX_HTTP_OBJSPACE_MAX_AK_LEN
+        || rec->str[NGX_HTTP_OBJSPACE_S_SECRET].len
+           > NGX_HTTP_OBJSPACE_MAX_SEALED_LEN)
+    {
+        return "a field of its space is too long";
+    }
+
+    if (rec->quota.len
+        && ngx_atoof(rec->quota.data, rec->quota.len) == NGX_ERROR)
+    {
+        return "quota_bytes of its space is not a number";
+    }
+
+    return NULL;
+}
+
+
+/* unix seconds; "" and "0" are 0 (never) */
+
+static time_t
+ngx_http_objspace_parse_time(ngx_str_t *s)
+{
+    if (s->len == 0) {
+        return 0;
+    }
+
+    return ngx_atotm(s->data, s->len);
+}
+
+
+/*
+ * Copies node and space into one r->pool allocation.  Called with the
+ * zone mutex held (a pool allocation, no I/O).
+ */
+
+static ngx_http_objspace_identity_t *
+ngx_http_objspace_cache_copy(ngx_pool_t *pool,
+    ngx_http_objspace_ident_node_t *node,
+    ngx_http_objspace_space_node_t *space, time_t now)
+{
+    u_char                        *p;
+    size_t                         size;
+    ngx_str_t                      s;
+    ngx_uint_t                     i;
+    ngx_http_objspace_identity_t  *id;
+
+    static ngx_uint_t  ifields[] = {
+        offsetof(ngx_http_objspace_identity_t, access_key),
+        offsetof(ngx_http_objspace_identity_t, id),
+        offsetof(ngx_http_objspace_identity_t, space),
+        offsetof(ngx_http_objspace_identity_t, tenant),
+        offsetof(ngx_http_objspace_identity_t, name),
+        offsetof(ngx_http_objspace_identity_t, prefix)
+    };
+
+    size = sizeof(ngx_http_objspace_identity_t)
+           + space->len[NGX_HTTP_OBJSPACE_S_BUCKET]
+           + space->len[NGX_HTTP_OBJSPACE_S_BACKEND_AK];
+
+    for (i = 0; i < sizeof(ifields) / sizeof(ifields[0]); i++) {
+        size += node->len[i];
+    }
+
+    id = ngx_pcalloc(pool, size);
+    if (id == NULL) {
+        return NULL;
+    }
+
+    p = (u_char *) (id + 1);
+
+    for (i = 0; i < sizeof(ifields) / sizeof(ifields[0]); i++) {
+        ngx_http_objspace_node_str(node->data, node->len, i, &s);
+
+        ((ngx_str_t *) ((u_char *) id + ifields[i]))->data = p;
+        ((ngx_str_t *) ((u_char *) id + ifields[i]))->len = s.len;
+        p = ngx_cpymem(p, s.data, s.len);
+    }
+
+    ngx_http_objspace_node_str(space->data, space->len,
+                               NGX_HTTP_OBJSPACE_S_BUCKET, &s);
+    id->bucket.data = p;
+    id->bucket.len = s.len;
+    p = ngx_cpymem(p, s.data, s.len);
+
+    ngx_http_objspace_node_str(space->data, space->len,
+                               NGX_HTTP_OBJSPACE_S_BACKEND_AK, &s);
+    id->backend_ak.data = p;
+    id->backend_ak.len = s.len;
+    ngx_memcpy(p, s.data, s.len);
+
+    id->mode = node->mode;
+    id->expires_at = node->expires_at;
+    id->quota_bytes = space->quota;
+    id->immutable = node->immutable;
+    id->revoked = node->revoked;
+    id->space_disabled = space->disabled;
+    id->is_public = space->is_public;
+    id->has_prev_secret = (node->has_prev && now < node->prev_until);
+
+    return id;
+}
+
+
+/* the zone, or NULL if objspace_cache_zone is not configured */
+
+static ngx_http_objspace_shctx_t *
+ngx_http_objspace_cache_zone(ngx_http_objspace_main_conf_t *omcf,
+    ngx_slab_pool_t **shpool)
+{
+    if (omcf == NULL || omcf->shm_zone == NULL
+        || omcf->shm_zone->data == NULL)
+    {
+        return NULL;
+    }
+
+    *shpool = (ngx_slab_pool_t *) omcf->shm_zone->shm.addr;
+
+    return omcf->shm_zone->data;
+}
+
+
+static ngx_http_objspace_ident_node_t *
+ngx_http_objspace_ident_lookup_locked(ngx_http_objspace_shctx_t *sh,
+    ngx_str_t *ak, uint32_t hash)
+{
+    ngx_str_node_t  *sn;
+
+    sn = ngx_str_rbtree_lookup(&sh->ident_tree, ak, hash);
+
+    return (ngx_http_objspace_ident_node_t *) sn;
+}
+
+
+static ngx_http_objspace_space_node_t *
+ngx_http_objspace_space_lookup_locked(ngx_http_objspace_shctx_t *sh,
+    ngx_str_t *id, uint32_t hash)
+{
+    ngx_str_node_t  *sn;
+
+    sn = ngx_str_rbtree_lookup(&sh->space_tree, id, hash);
+
+    return (ngx_http_objspace_space_node_t *) sn;
+}
+
+
+static void
+ngx_http_objspace_ident_free_locked(ngx_http_objspace_shctx_t *sh,
+    ngx_slab_pool_t *shpool, ngx_http_objspace_ident_node_t *node)
+{
+    ngx_queue_remove(&node->queue);
+    ngx_rbtree_delete(&sh->ident_tree, &node->sn.node);
+
+    /* derived keys do not outlive their entry in freed slab memory */
+    ngx_explicit_memzero(node->skey, sizeof(node->skey));
+
+    ngx_slab_free_locked(shpool, node);
+}
+
+
+static void
+ngx_http_objspace_space_free_locked(ngx_http_objspace_shctx_t *sh,
+    ngx_slab_pool_t *shpool, ngx_http_objspace_space_node_t *node)
+{
+    ngx_queue_remove(&node->queue);
+    ngx_rbtree_delete(&sh->space_tree, &node->sn.node);
+    ngx_explicit_memzero(node->skey, sizeof(node->skey));
+    ngx_slab_free_locked(shpool, node);
+}
+
+
+/*
+ * Frees up to three dead entries at the cold end of each LRU: entries of
+ * an older epoch ("all") and expired negative entries.  Live positive
+ * entries never expire by age (they are served stale while Redis is away);
+ * they leave by invalidation or LRU eviction.
+ */
+
+static void
+ngx_http_objspace_cache_expire_locked(ngx_http_objspace_shctx_t *sh,
+    ngx_slab_pool_t *shpool, time_t now, time_t negative_valid)
+{
+    ngx_uint_t                       n;
+    ngx_queue_t                     *q;
+    ngx_http_objspace_ident_node_t  *node;
+    ngx_http_objspace_space_node_t  *space;
+
+    for (n = 0; n < 3 && !ngx_queue_empty(&sh->ident_lru); n++) {
+        q = ngx_queue_last(&sh->ident_lru);
+        node = ngx_queue_data(q, ngx_http_objspace_ident_node_t, queue);
+
+        if (node->epoch == sh->epoch
+            && !(node->negative && now - node->fetched >= negative_valid))
+        {
+            break;
+        }
+
+        ngx_http_objspace_ident_free_locked(sh, shpool, node);
+    }
+
+    for (n = 0; n < 3 && !ngx_queue_empty(&sh->space_lru); n++) {
+        q = ngx_queue_last(&sh->space_lru);
+        space = ngx_queue_data(q, ngx_http_objspace_space_node_t, queue);
+
+        if (space->epoch == sh->epoch) {
+            break;
+        }
+
+        ngx_http_objspace_space_free_locked(sh, shpool, space);
+    }
+}
+
+
+/*
+ * Slab allocation with LRU eviction: on failure the coldest entries of the
+ * same kind (or of the other kind if that LRU is empty) are evicted and the
+ * allocation is retried once; the caller logs an ALERT after unlocking.
+ */
+
+static void *
+ngx_http_objspace_cache_alloc_locked(ngx_http_objspace_shctx_t *sh,
+    ngx_slab_pool_t *shpool, size_t size, ngx_uint_t space)
+{
+    void         *p;
+    ngx_uint_t    n;
+    ngx_queue_t  *q, *lru;
+
+    p = ngx_slab_alloc_locked(shpool, size);
+    if (p) {
+        return p;
+    }
+
+    lru = space ? &sh->space_lru : &sh->ident_lru;
+
+    if (ngx_queue_empty(lru)) {
+        lru = space ? &sh->ident_lru : &sh->space_lru;
+    }
+
+    for (n = 0; n < NGX_HTTP_OBJSPACE_EVICT_N && !ngx_queue_empty(lru); n++) {
+        q = ngx_queue_last(lru);
+
+        if (lru == &sh->ident_lru) {
+            ngx_http_objspace_ident_free_locked(sh, shpool,
+                ngx_queue_data(q, ngx_http_objspace_ident_node_t, queue));
+
+        } else {
+            ngx_http_objspace_space_free_locked(sh, shpool,
+                ngx_queue_data(q, ngx_http_objspace_space_node_t, queue));
+        }
+    }
+
+    return ngx_slab_alloc_locked(shpool, size);
+}
+
+
+static void
+ngx_http_objspace_node_str(u_char *data, u_short *len, ngx_uint_t i,
+    ngx_str_t *s)
+{
+    ngx_uint_t  k;
+
+    for (k = 0; k < i; k++) {
+        data += len[k];
+    }
+
+    s->data = data;
+    s->len = len[i];
+}
+
+
+static ngx_http_objspace_skey_t *
+ngx_http_objspace_skey_find(ngx_http_objspace_skey_t *slots, ngx_str_t *date,
+    ngx_str_t *region)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < 2; i++) {
+        if (slots[i].set
+            && ngx_memcmp(slots[i].date, date->data, 8) == 0
+            && slots[i].region_len == region->len
+            && ngx_memcmp(slots[i].region, region->data, region->len) == 0)
+        {
+            return &slots[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Two slots per secret: around midnight UTC clients sign with both days.
+ * The slot with the older date (or an empty one) is replaced.
+ */
+
+static void
+ngx_http_objspace_skey_put(ngx_http_objspace_skey_t *slots, ngx_str_t *date,
+    ngx_str_t *region, u_char *key)
+{
+    ngx_http_objspace_skey_t  *sk;
+
+    if (region->len > NGX_HTTP_OBJSPACE_REGION_LEN) {
+        return;
+    }
+
+    if (!slots[0].set) {
+        sk = &slots[0];
+
+    } else if (!slots[1].set) {
+        sk = &slots[1];
+
+    } else {
+        sk = (ngx_memcmp(slots[0].date, slots[1].date, 8) <= 0)
+             ? &slots[0] : &slots[1];
+    }
+
+    ngx_memcpy(sk->date, date->data, 8);
+    ngx_memcpy(sk->region, region->data, region->len);
+    sk->region_len = (u_char) region->len;
+    ngx_memcpy(sk->key, key, NGX_HTTP_OBJSPACE_SHA256_LEN);
+    sk->set = 1;
+}
