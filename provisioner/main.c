@@ -1,0 +1,36 @@
+
+/*
+ * objspace-provisioner: entry point.  Everything else lives in
+ * prov_cli.c (commands) and prov_daemon.c ("run": the reconcile loop).
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <signal.h>
+
+#include <curl/curl.h>
+
+#include "prov_cli.h"
+
+
+int
+main(int argc, char **argv)
+{
+    int       rc;
+    CURLcode  cc;
+
+    signal(SIGPIPE, SIG_IGN);
+
+    cc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (cc != CURLE_OK) {
+        fprintf(stderr, "objspace-provisioner: curl_global_init: %s\n",
+                curl_easy_strerror(cc));
+        return PROV_EXIT_ERROR;
+    }
+
+    rc = prov_cli_main(argc, argv);
+
+    curl_global_cleanup();
+
+    return rc;
+}

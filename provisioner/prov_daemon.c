@@ -1,0 +1,654 @@
+
+/*
+ * objspace-provisioner: the daemon.
+ *
+ * Single-threaded: a one-second tick takes or renews the leader lease
+ * (objspace:prov:leader, SET NX PX, renewed by compare-and-pexpire), and
+ * the leader runs a reconcile pass every reconcile_interval seconds.
+ * Signal handlers only set flags.  A standby takes over at most lease_ttl
+ * seconds after the leader dies; a leader that cannot renew stops writing.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <unistd.h>
+#include <errno.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "prov_daemon.h"
+#include "prov_state.h"
+
+
+typedef struct {
+    size_t   spaces;
+    size_t   drift;
+    size_t   repaired;
+    size_t   errors;
+    size_t   tomb_done;
+    size_t   tomb_left;
+    json_t  *report;            /* array of {space, drift, repaired, error} */
+} prov_reconcile_t;
+
+
+typedef struct {
+    prov_ctx_t  *ctx;
+    char         node[128];
+    int          leader;
+    int64_t      renewed_ms;
+} prov_lease_t;
+
+
+static volatile sig_atomic_t  prov_quit;
+static volatile sig_atomic_t  prov_kick;
+
+
+static void prov_sig_quit(int signo);
+static void prov_sig_hup(int signo);
+static int64_t prov_now_ms(void);
+static int prov_lease_tick(prov_lease_t *l, prov_err_t *err);
+static void prov_lease_release(prov_lease_t *l);
+static int prov_reconcile(prov_ctx_t *ctx, int dry_run, prov_lease_t *lease,
+    prov_reconcile_t *rs, prov_err_t *err);
+static void prov_reconcile_record(prov_ctx_t *ctx, prov_reconcile_t *rs,
+    const char *result, const char *node);
+
+
+static void
+prov_sig_quit(int signo)
+{
+    (void) signo;
+    prov_quit = 1;
+}
+
+
+static void
+prov_sig_hup(int signo)
+{
+    (void) signo;
+    prov_kick = 1;
+}
+
+
+static int64_t
+prov_now_ms(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
+/*
+ * Takes the lease if free, renews it if ours (only if the value is still
+ * our node id: a Lua compare-and-pexpire), and notices when it was lost.
+ */
+
+static int
+prov_lease_tick(prov_lease_t *l, prov_err_t *err)
+{
+    int          ttl_ms;
+    redisReply  *reply;
+
+    ttl_ms = l->ctx->cf.lease_ttl * 1000;
+
+    if (l->leader) {
+        reply = prov_redis_cmd(&l->ctx->redis, err,
+                    "EVAL %s 1 %s %s %d",
+                    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+                    "return redis.call('pexpire', KEYS[1], ARGV[2]) "
+                    "else return 0 end",
+                    PROV_K_LEADER, l->node, ttl_ms);
+        if (reply == NULL) {
+            return PROV_ERR;
+        }
+
+        if (reply->integer != 1) {
+            prov_log(PROV_LOG_WARN, "lease", "leader lease lost");
+            l->leader = 0;
+
+        } else {
+            l->renewed_ms = prov_now_ms();
+        }
+
+        freeReplyObject(reply);
+        return PROV_OK;
+    }
+
+    reply = prov_redis_cmd(&l->ctx->redis, err, "SET %s %s NX PX %d",
+                           PROV_K_LEADER, l->node, ttl_ms);
+    if (reply == NULL) {
+        return PROV_ERR;
+    }
+
+    if (reply->type == REDIS_REPLY_STATUS) {
+        l->leader = 1;
+        l->renewed_ms = prov_now_ms();
+        prov_log(PROV_LOG_INFO, "lease", "became leader (%s)", l->node);
+    }
+
+    freeReplyObject(reply);
+
+    return PROV_OK;
+}
+
+
+static void
+prov_lease_release(prov_lease_t *l)
+{
+    prov_err_t   err;
+    redisReply  *reply;
+
+    if (!l->leader) {
+        return;
+    }
+
+    reply = prov_redis_cmd(&l->ctx->redis, &err,
+                "EVAL %s 1 %s %s",
+                "if redis.call('get', KEYS[1]) == ARGV[1] then "
+                "return redis.call('del', KEYS[1]) else return 0 end",
+                PROV_K_LEADER, l->node);
+    if (reply) {
+        freeReplyObject(reply);
+    }
+
+    l->leader = 0;
+    prov_log(PROV_LOG_INFO, "lease", "released leader lease");
+}
+
+
+static int
+prov_reconcile(prov_ctx_t *ctx, int dry_run, prov_lease_t *lease,
+    prov_reconcile_t *rs, prov_err_t *err)
+{
+    char          **ids;
+    size_t          i, n;
+    json_t         *item;
+    prov_err_t      e;
+    prov_space_t    sp;
+    prov_drift_t    d;
+
+    memset(rs, 0, sizeof(*rs));
+    rs->report = json_array();
+
+    if (!dry_run
+        && prov_tombstones_retry(ctx, &rs->tomb_done, &rs->tomb_left, err)
+           != PROV_OK)
+    {
+        return PROV_ERR;
+    }
+
+    if (prov_space_ids(ctx, &ids, &n, err) != PROV_OK) {
+        return PROV_ERR;
+    }
+
+    for (i = 0; i < n && !prov_quit; i++) {
+
+        /* keep the lease through a long pass; stop writing if it is lost */
+        if (lease && prov_now_ms() - lease->renewed_ms > 1000) {
+            if (prov_lease_tick(lease, err) != PROV_OK) {
+                prov_ids_free(ids, n);
+                return PROV_ERR;
+            }
+
+            if (!lease->leader) {
+                prov_ids_free(ids, n);
+                prov_err_set(err, PROV_E_BUSY, "lease lost during reconcile");
+                return PROV_ERR;
+            }
+        }
+
+        if (prov_space_get(ctx, ids[i], &sp, &e) != PROV_OK) {
+            prov_log(PROV_LOG_WARN, "reconcile", "space %s: %s", ids[i],
+                     e.msg);
+            rs->errors++;
+            continue;
+        }
+
+        rs->spaces++;
+
+        if (prov_space_check(ctx, &sp, &d, &e) != PROV_OK) {
+            prov_log(PROV_LOG_WARN, "reconcile", "space %s: %s", sp.id,
+                     e.msg);
+            rs->errors++;
+            item = json_pack("{s:s, s:s}", "space", sp.id, "error", e.msg);
+            json_array_append_new(rs->report, item);
+            prov_space_free(&sp);
+            continue;
+        }
+
+        if (d.drift) {
+            rs->drift++;
+            prov_log(PROV_LOG_WARN, "reconcile", "space %s: drift: %s",
+                     sp.id, d.what);
+
+            item = json_pack("{s:s, s:s, s:s, s:b}", "space", sp.id,
+                             "bucket", sp.bucket, "drift", d.what,
+                             "repaired", 0);
+
+            if (!dry_run) {
+                if (prov_space_repair(ctx, &sp, &d, &e) == PROV_OK) {
+                    rs->repaired++;
+                    json_object_set_new(item, "repaired", json_true());
+
+                } else {
+                    rs->errors++;
+                    prov_log(PROV_LOG_ERR, "reconcile", "%s", e.msg);
+                    json_object_set_new(item, "error", json_string(e.msg));
+                }
+            }
+
+            json_array_append_new(rs->report, item);
+        }
+
+        prov_space_free(&sp);
+    }
+
+    prov_ids_free(ids, n);
+
+    return PROV_OK;
+}
+
+
+static void
+prov_reconcile_record(prov_ctx_t *ctx, prov_reconcile_t *rs,
+    const char *result, const char *node)
+{
+    prov_err_t   err;
+    redisReply  *reply;
+
+    reply = prov_redis_cmd(&ctx->redis, &err,
+                "HSET %s last_reconcile %lld result %s node %s spaces %zu "
+                "drift_found %zu drift_repaired %zu errors %zu "
+                "pending_deletions %zu",
+                PROV_K_STATUS, (long long) prov_now(), result, node,
+                rs->spaces, rs->drift, rs->repaired, rs->errors,
+                rs->tomb_left);
+    if (reply == NULL) {
+        prov_log(PROV_LOG_WARN, "reconcile", "recording status: %s",
+                 err.msg);
+        return;
+    }
+
+    freeReplyObject(reply);
+}
+
+
+int
+prov_daemon_reconcile_once(const char *config, int json, int dry_run,
+    prov_err_t *err)
+{
+    int               rc;
+    json_t           *j;
+    prov_ctx_t        ctx;
+    prov_reconcile_t  rs;
+
+    if (prov_ctx_open(&ctx, config, 1, err) != PROV_OK) {
+        return PROV_ERR;
+    }
+
+    rc = prov_reconcile(&ctx, dry_run, NULL, &rs, err);
+
+    if (rc == PROV_OK) {
+        if (!dry_run) {
+            prov_reconcile_record(&ctx, &rs, rs.errors ? "errors" : "ok",
+                                  "cli");
+        }
+
+        if (json) {
+            j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:b}",
+                          "spaces", (json_int_t) rs.spaces,
+                          "drift_found", (json_int_t) rs.drift,
+                          "drift_repaired", (json_int_t) rs.repaired,
+                          "errors", (json_int_t) rs.errors,
+                          "pending_deletions_done",
+                          (json_int_t) rs.tomb_done,
+                          "pending_deletions_left",
+                          (json_int_t) rs.tomb_left,
+                          "report", rs.report, "dry_run", dry_run);
+            if (j) {
+                json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+                fputc('\n', stdout);
+                json_decref(j);
+            }
+
+        } else {
+            size_t   i;
+            json_t  *it;
+
+            printf("Spaces: %zu\nDrift found: %zu\nDrift repaired: %zu\n"
+                   "Errors: %zu\nPending deletions finished: %zu, left: %zu\n",
+                   rs.spaces, rs.drift, rs.repaired, rs.errors, rs.tomb_done,
+                   rs.tomb_left);
+
+            json_array_foreach(rs.report, i, it) {
+                printf("  %s: %s%s\n",
+                       json_string_value(json_object_get(it, "space")),
+                       json_string_value(json_object_get(it, "drift"))
+                       ? json_string_value(json_object_get(it, "drift"))
+                       : json_string_value(json_object_get(it, "error")),
+                       json_is_true(json_object_get(it, "repaired"))
+                       ? " (repaired)" : "");
+            }
+        }
+
+        if (rs.errors) {
+            prov_err_set(err, PROV_E_STORAGE, "%zu spaces could not be "
+                         "checked or repaired", rs.errors);
+            rc = PROV_ERR;
+        }
+    }
+
+    json_decref(rs.report);
+    prov_ctx_close(&ctx);
+
+    return rc;
+}
+
+
+int
+prov_daemon_run(const char *config, int once, prov_err_t *err)
+{
+    int                rc;
+    char               host[64];
+    int64_t            next_ms, now_ms, backoff_ms;
+    prov_ctx_t         ctx;
+    prov_err_t         e;
+    prov_lease_t       lease;
+    prov_reconcile_t   rs;
+    struct sigaction   sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = prov_sig_quit;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = prov_sig_hup;
+    sigaction(SIGHUP, &sa, NULL);
+
+    if (prov_ctx_open(&ctx, config, 1, err) != PROV_OK) {
+        return PROV_ERR;
+    }
+
+    memset(&lease, 0, sizeof(lease));
+    lease.ctx = &ctx;
+
+    if (gethostname(host, sizeof(host)) != 0) {
+        strcpy(host, "localhost");
+    }
+
+    host[sizeof(host) - 1] = '\0';
+    snprintf(lease.node, sizeof(lease.node), "%s:%d",
+             ctx.cf.node_id ? ctx.cf.node_id : host, (int) getpid());
+
+    prov_log(PROV_LOG_INFO, "daemon", "started (%s, storage %s, reconcile "
+             "every %ds, lease %ds)", lease.node, ctx.cf.storage,
+             ctx.cf.reconcile_interval, ctx.cf.lease_ttl);
+
+    rc = PROV_OK;
+    next_ms = 0;
+    backoff_ms = 1000;
+
+    while (!prov_quit) {
+
+        if (ctx.redis.c == NULL || ctx.redis.c->err) {
+            prov_redis_close(&ctx.redis);
+
+            if (prov_redis_open(&ctx.redis, &ctx.cf, &e) != PROV_OK) {
+                prov_log(PROV_LOG_ERR, "daemon", "%s (retry in %llds)", e.msg,
+                         (long long) backoff_ms / 1000);
+                lease.leader = 0;
+                sleep((unsigned) (backoff_ms / 1000));
+                backoff_ms = backoff_ms < 30000 ? backoff_ms * 2 : 30000;
+                continue;
+            }
+
+            backoff_ms = 1000;
+        }
+
+        if (prov_lease_tick(&lease, &e) != PROV_OK) {
+            prov_log(PROV_LOG_ERR, "daemon", "lease: %s", e.msg);
+            lease.leader = 0;
+            sleep(1);
+            continue;
+        }
+
+        now_ms = prov_now_ms();
+
+        if (lease.leader && (now_ms >= next_ms || prov_kick)) {
+            prov_kick = 0;
+
+            if (prov_reconcile(&ctx, 0, &lease, &rs, &e) == PROV_OK) {
+                prov_reconcile_record(&ctx, &rs,
+                                      rs.errors ? "errors" : "ok",
+                                      lease.node);
+                prov_log(PROV_LOG_INFO, "daemon", "reconciled %zu spaces: "
+                         "drift %zu, repaired %zu, errors %zu",
+                         rs.spaces, rs.drift, rs.repaired, rs.errors);
+                next_ms = now_ms + ctx.cf.reconcile_interval * 1000;
+
+            } else {
+                prov_log(PROV_LOG_ERR, "daemon", "reconcile: %s", e.msg);
+                next_ms = now_ms + 5000;
+            }
+
+            json_decref(rs.report);
+
+            if (once) {
+                break;
+            }
+        }
+
+        sleep(1);
+    }
+
+    prov_lease_release(&lease);
+    prov_log(PROV_LOG_INFO, "daemon", "stopped");
+    prov_ctx_close(&ctx);
+
+    return rc;
+}
+
+
+int
+prov_daemon_status(const char *config, int json, int check, prov_err_t *err)
+{
+    int            rc;
+    char         **ids, **aks, t[32];
+    size_t         i, k, n, nk, active, disabled, keys, revoked, drifted;
+    json_t        *j, *drift, *item;
+    int64_t        pttl;
+    prov_ctx_t     ctx;
+    prov_err_t     e;
+    redisReply    *leader, *status, *tomb;
+    prov_space_t   sp;
+    prov_ident_t   id;
+    prov_drift_t   d;
+    const char    *s;
+
+    if (prov_ctx_open(&ctx, config, 0, err) != PROV_OK) {
+        return PROV_ERR;
+    }
+
+    rc = PROV_ERR;
+    leader = NULL;
+    status = NULL;
+    tomb = NULL;
+    active = disabled = keys = revoked = drifted = 0;
+    drift = json_array();
+
+    if (prov_space_ids(&ctx, &ids, &n, err) != PROV_OK) {
+        goto done;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (prov_space_get(&ctx, ids[i], &sp, &e) != PROV_OK) {
+            continue;
+        }
+
+        if (strcmp(sp.status, "active") == 0) {
+            active++;
+
+        } else {
+            disabled++;
+        }
+
+        if (prov_key_ids(&ctx, sp.id, &aks, &nk, &e) == PROV_OK) {
+            for (k = 0; k < nk; k++) {
+                if (prov_key_get(&ctx, aks[k], &id, &e) == PROV_OK) {
+                    keys++;
+                    revoked += (strcmp(id.status, "revoked") == 0);
+                    prov_ident_free(&id);
+                }
+            }
+
+            prov_ids_free(aks, nk);
+        }
+
+        if (check) {
+            if (prov_space_check(&ctx, &sp, &d, &e) != PROV_OK) {
+                item = json_pack("{s:s, s:s}", "space", sp.id, "error",
+                                 e.msg);
+                json_array_append_new(drift, item);
+                drifted++;
+
+            } else if (d.drift) {
+                item = json_pack("{s:s, s:s, s:s}", "space", sp.id,
+                                 "bucket", sp.bucket, "drift", d.what);
+                json_array_append_new(drift, item);
+                drifted++;
+            }
+        }
+
+        prov_space_free(&sp);
+    }
+
+    prov_ids_free(ids, n);
+
+    leader = prov_redis_cmd(&ctx.redis, err, "GET %s", PROV_K_LEADER);
+    if (leader == NULL) {
+        goto done;
+    }
+
+    pttl = 0;
+    if (leader->type == REDIS_REPLY_STRING) {
+        redisReply  *r2;
+
+        r2 = prov_redis_cmd(&ctx.redis, err, "PTTL %s", PROV_K_LEADER);
+        if (r2 == NULL) {
+            goto done;
+        }
+
+        pttl = r2->integer;
+        freeReplyObject(r2);
+    }
+
+    status = prov_redis_cmd(&ctx.redis, err, "HGETALL %s", PROV_K_STATUS);
+    if (status == NULL) {
+        goto done;
+    }
+
+    tomb = prov_redis_cmd(&ctx.redis, err, "HLEN %s", PROV_K_TOMBSTONES);
+    if (tomb == NULL) {
+        goto done;
+    }
+
+    s = prov_redis_field(status, "last_reconcile");
+    prov_format_time(s ? strtoll(s, NULL, 10) : 0, t, sizeof(t));
+
+    if (json) {
+        j = json_pack("{s:s, s:s, s:s, s:{s:I, s:I}, s:{s:I, s:I}, s:I, "
+                      "s:o, s:o, s:o}",
+                      "storage", ctx.cf.storage,
+                      "storage_endpoint", ctx.cf.storage_endpoint,
+                      "endpoint", ctx.cf.endpoint,
+                      "spaces", "active", (json_int_t) active,
+                      "disabled", (json_int_t) disabled,
+                      "keys", "total", (json_int_t) keys,
+                      "revoked", (json_int_t) revoked,
+                      "pending_deletions", (json_int_t) tomb->integer,
+                      "drift", check ? json_incref(drift) : json_null(),
+                      "leader", leader->type == REDIS_REPLY_STRING
+                                ? json_pack("{s:s, s:I}", "node", leader->str,
+                                            "lease_ms", (json_int_t) pttl)
+                                : json_null(),
+                      "last_sync", s ? json_pack("{s:s, s:s, s:s}",
+                                 "at", t,
+                                 "result", prov_redis_field(status, "result")
+                                     ? prov_redis_field(status, "result")
+                                     : "",
+                                 "node", prov_redis_field(status, "node")
+                                     ? prov_redis_field(status, "node") : "")
+                                     : json_null());
+        if (j == NULL) {
+            prov_err_set(err, PROV_E_SYS, "building JSON failed");
+            goto done;
+        }
+
+        json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+        fputc('\n', stdout);
+        json_decref(j);
+
+    } else {
+        printf("Storage: %s %s\n"
+               "Endpoint: %s\n"
+               "Spaces: %zu (active %zu, disabled %zu)\n"
+               "Keys: %zu (revoked %zu)\n"
+               "Pending backend deletions: %lld\n",
+               ctx.cf.storage, ctx.cf.storage_endpoint, ctx.cf.endpoint,
+               active + disabled, active, disabled, keys, revoked,
+               (long long) tomb->integer);
+
+        if (check) {
+            printf("Drift: %s\n", drifted ? "" : "none");
+
+            json_array_foreach(drift, i, item) {
+                s = json_string_value(json_object_get(item, "drift"));
+                printf("  %s: %s\n",
+                       json_string_value(json_object_get(item, "space")),
+                       s ? s : json_string_value(json_object_get(item,
+                                                                 "error")));
+            }
+
+        } else {
+            printf("Drift: not checked\n");
+        }
+
+        if (leader->type == REDIS_REPLY_STRING) {
+            printf("Leader: %s (lease %lld ms left)\n", leader->str,
+                   (long long) pttl);
+
+        } else {
+            printf("Leader: none (no daemon running)\n");
+        }
+
+        s = prov_redis_field(status, "result");
+        printf("Last sync: %s%s%s\n", t, s ? " " : "", s ? s : "");
+    }
+
+    rc = PROV_OK;
+
+done:
+
+    json_decref(drift);
+
+    if (leader) {
+        freeReplyObject(leader);
+    }
+
+    if (status) {
+        freeReplyObject(status);
+    }
+
+    if (tomb) {
+        freeReplyObject(tomb);
+    }
+
+    prov_ctx_close(&ctx);
+
+    return rc;
+}

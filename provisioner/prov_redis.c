@@ -1,0 +1,303 @@
+
+/*
+ * objspace-provisioner: synchronous Redis client.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prov_redis.h"
+
+
+static int prov_redis_check(prov_redis_t *r, redisReply *reply,
+    const char *what, prov_err_t *err);
+
+
+int
+prov_redis_open(prov_redis_t *r, const prov_config_t *cf, prov_err_t *err)
+{
+    struct timeval  tv;
+    redisReply     *reply;
+
+    memset(r, 0, sizeof(*r));
+
+    tv.tv_sec = cf->redis_timeout_ms / 1000;
+    tv.tv_usec = (cf->redis_timeout_ms % 1000) * 1000;
+
+    r->c = redisConnectWithTimeout(cf->redis_host, cf->redis_port, tv);
+
+    if (r->c == NULL) {
+        prov_err_set(err, PROV_E_REDIS, "redis %s:%d: out of memory",
+                     cf->redis_host, cf->redis_port);
+        return PROV_ERR;
+    }
+
+    if (r->c->err) {
+        prov_err_set(err, PROV_E_REDIS, "redis %s:%d: %s", cf->redis_host,
+                     cf->redis_port, r->c->errstr);
+        goto failed;
+    }
+
+    if (redisSetTimeout(r->c, tv) != REDIS_OK) {
+        prov_err_set(err, PROV_E_REDIS, "redis: setting timeout: %s",
+                     r->c->errstr);
+        goto failed;
+    }
+
+    if (cf->redis_password) {
+        reply = prov_redis_cmd(r, err, "AUTH %s", cf->redis_password);
+        if (reply == NULL) {
+            /* the message is Redis's own, never the password */
+            goto failed;
+        }
+
+        freeReplyObject(reply);
+    }
+
+    if (cf->redis_db) {
+        reply = prov_redis_cmd(r, err, "SELECT %d", cf->redis_db);
+        if (reply == NULL) {
+            goto failed;
+        }
+
+        freeReplyObject(reply);
+    }
+
+    return PROV_OK;
+
+failed:
+
+    redisFree(r->c);
+    r->c = NULL;
+
+    return PROV_ERR;
+}
+
+
+void
+prov_redis_close(prov_redis_t *r)
+{
+    if (r->c) {
+        redisFree(r->c);
+        r->c = NULL;
+    }
+}
+
+
+/* consumes reply on failure */
+
+static int
+prov_redis_check(prov_redis_t *r, redisReply *reply, const char *what,
+    prov_err_t *err)
+{
+    if (reply == NULL) {
+        prov_err_set(err, PROV_E_REDIS, "redis %s: %s", what,
+                     r->c->errstr[0] ? r->c->errstr : "no reply");
+        return PROV_ERR;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        prov_err_set(err, PROV_E_REDIS, "redis %s: %.*s", what,
+                     (int) reply->len, reply->str);
+        freeReplyObject(reply);
+        return PROV_ERR;
+    }
+
+    return PROV_OK;
+}
+
+
+redisReply *
+prov_redis_cmd(prov_redis_t *r, prov_err_t *err, const char *fmt, ...)
+{
+    char        what[32];
+    va_list     ap;
+    redisReply *reply;
+
+    if (r->c == NULL) {
+        prov_err_set(err, PROV_E_REDIS, "redis: not connected");
+        return NULL;
+    }
+
+    va_start(ap, fmt);
+    reply = redisvCommand(r->c, fmt, ap);
+    va_end(ap);
+
+    /* the command name only: arguments may be sealed values */
+    snprintf(what, sizeof(what), "%.*s", (int) strcspn(fmt, " "), fmt);
+
+    if (prov_redis_check(r, reply, what, err) != PROV_OK) {
+        return NULL;
+    }
+
+    return reply;
+}
+
+
+redisReply *
+prov_redis_argv(prov_redis_t *r, int argc, const char **argv,
+    const size_t *lens, prov_err_t *err)
+{
+    redisReply  *reply;
+
+    if (r->c == NULL) {
+        prov_err_set(err, PROV_E_REDIS, "redis: not connected");
+        return NULL;
+    }
+
+    reply = redisCommandArgv(r->c, argc, argv, lens);
+
+    if (prov_redis_check(r, reply, argv[0], err) != PROV_OK) {
+        return NULL;
+    }
+
+    return reply;
+}
+
+
+int
+prov_redis_tx_begin(prov_redis_t *r, prov_err_t *err)
+{
+    if (r->c == NULL) {
+        prov_err_set(err, PROV_E_REDIS, "redis: not connected");
+        return PROV_ERR;
+    }
+
+    r->queued = 0;
+    r->failed = 0;
+
+    if (redisAppendCommand(r->c, "MULTI") != REDIS_OK) {
+        prov_err_set(err, PROV_E_REDIS, "redis MULTI: %s", r->c->errstr);
+        return PROV_ERR;
+    }
+
+    r->queued = 1;
+
+    return PROV_OK;
+}
+
+
+void
+prov_redis_tx_append(prov_redis_t *r, const char *fmt, ...)
+{
+    va_list  ap;
+
+    va_start(ap, fmt);
+
+    if (redisvAppendCommand(r->c, fmt, ap) != REDIS_OK) {
+        r->failed = 1;
+
+    } else {
+        r->queued++;
+    }
+
+    va_end(ap);
+}
+
+
+void
+prov_redis_tx_argv(prov_redis_t *r, int argc, const char **argv,
+    const size_t *lens)
+{
+    if (redisAppendCommandArgv(r->c, argc, argv, lens) != REDIS_OK) {
+        r->failed = 1;
+
+    } else {
+        r->queued++;
+    }
+}
+
+
+int
+prov_redis_tx_exec(prov_redis_t *r, prov_err_t *err)
+{
+    int          i, rc, n;
+    void        *p;
+    redisReply  *reply;
+
+    rc = PROV_OK;
+
+    if (r->failed) {
+        /* nothing reached Redis yet only if no append flushed: discard */
+        if (redisAppendCommand(r->c, "DISCARD") == REDIS_OK) {
+            r->queued++;
+        }
+
+        prov_err_set(err, PROV_E_REDIS, "redis: building transaction: %s",
+                     r->c->errstr[0] ? r->c->errstr : "out of memory");
+        rc = PROV_ERR;
+
+    } else if (redisAppendCommand(r->c, "EXEC") != REDIS_OK) {
+        prov_err_set(err, PROV_E_REDIS, "redis EXEC: %s", r->c->errstr);
+        return PROV_ERR;
+
+    } else {
+        r->queued++;
+    }
+
+    n = r->queued;
+    r->queued = 0;
+
+    for (i = 0; i < n; i++) {
+        if (redisGetReply(r->c, &p) != REDIS_OK) {
+            prov_err_set(err, PROV_E_REDIS, "redis transaction: %s",
+                         r->c->errstr);
+            return PROV_ERR;
+        }
+
+        reply = p;
+
+        if (reply->type == REDIS_REPLY_ERROR && rc == PROV_OK) {
+            prov_err_set(err, PROV_E_REDIS, "redis transaction: %.*s",
+                         (int) reply->len, reply->str);
+            rc = PROV_ERR;
+
+        } else if (i == n - 1 && rc == PROV_OK) {
+            if (reply->type == REDIS_REPLY_NIL) {
+                prov_err_set(err, PROV_E_BUSY, "concurrent change, retry");
+                rc = PROV_ERR;
+
+            } else if (reply->type == REDIS_REPLY_ARRAY) {
+                size_t  j;
+
+                for (j = 0; j < reply->elements; j++) {
+                    if (reply->element[j]->type == REDIS_REPLY_ERROR) {
+                        prov_err_set(err, PROV_E_REDIS,
+                                     "redis transaction: %.*s",
+                                     (int) reply->element[j]->len,
+                                     reply->element[j]->str);
+                        rc = PROV_ERR;
+                        break;
+                    }
+                }
+            }
+        }
+
+        freeReplyObject(reply);
+    }
+
+    return rc;
+}
+
+
+const char *
+prov_redis_field(redisReply *hash, const char *name)
+{
+    size_t  i;
+
+    if (hash == NULL || hash->type != REDIS_REPLY_ARRAY) {
+        return NULL;
+    }
+
+    for (i = 0; i + 1 < hash->elements; i += 2) {
+        if (hash->element[i]->type == REDIS_REPLY_STRING
+            && strcmp(hash->element[i]->str, name) == 0
+            && hash->element[i + 1]->type == REDIS_REPLY_STRING)
+        {
+            return hash->element[i + 1]->str;
+        }
+    }
+
+    return NULL;
+}

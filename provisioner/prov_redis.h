@@ -1,0 +1,68 @@
+
+/*
+ * objspace-provisioner: synchronous Redis client (hiredis) for the
+ * records in docs/redis-schema.md.  The daemon and CLI are single-threaded
+ * and may block; the nginx module never uses this.
+ */
+
+#ifndef PROV_REDIS_H
+#define PROV_REDIS_H
+
+
+#include <hiredis/hiredis.h>
+
+#include "prov_core.h"
+#include "prov_config.h"
+
+
+#define PROV_K_AK          "objspace:ak:%s"
+#define PROV_K_SPACE       "objspace:space:%s"
+#define PROV_K_BUCKET      "objspace:bucket:%s"
+#define PROV_K_IDX_SPACES  "objspace:idx:spaces"
+#define PROV_K_IDX_KEYS    "objspace:idx:keys:%s"
+#define PROV_K_KEYID       "objspace:keyid:%s"
+#define PROV_CHANNEL       "objspace:invalidate"
+
+/* provisioner-private keys (docs/provisioner.md) */
+#define PROV_K_LOCK        "objspace:prov:lock:%s"
+#define PROV_K_TOMBSTONES  "objspace:prov:tombstones"
+#define PROV_K_LEADER      "objspace:prov:leader"
+#define PROV_K_STATUS      "objspace:prov:status"
+
+
+typedef struct {
+    redisContext  *c;
+    int            queued;      /* replies owed inside a transaction */
+    int            failed;      /* an append failed inside a transaction */
+} prov_redis_t;
+
+
+int prov_redis_open(prov_redis_t *r, const prov_config_t *cf,
+    prov_err_t *err);
+void prov_redis_close(prov_redis_t *r);
+
+/*
+ * A command; returns a reply the caller frees with freeReplyObject, or
+ * NULL with err set (connection failure or an error reply).
+ */
+redisReply *prov_redis_cmd(prov_redis_t *r, prov_err_t *err,
+    const char *fmt, ...);
+redisReply *prov_redis_argv(prov_redis_t *r, int argc, const char **argv,
+    const size_t *lens, prov_err_t *err);
+
+/*
+ * MULTI ... EXEC, pipelined: the commands are only sent by exec, which
+ * reads every reply and fails if any command was refused or EXEC aborted
+ * (a WATCHed key changed: PROV_E_BUSY).
+ */
+int prov_redis_tx_begin(prov_redis_t *r, prov_err_t *err);
+void prov_redis_tx_append(prov_redis_t *r, const char *fmt, ...);
+void prov_redis_tx_argv(prov_redis_t *r, int argc, const char **argv,
+    const size_t *lens);
+int prov_redis_tx_exec(prov_redis_t *r, prov_err_t *err);
+
+/* field lookup in an HGETALL reply; borrowed pointer or NULL */
+const char *prov_redis_field(redisReply *hash, const char *name);
+
+
+#endif /* PROV_REDIS_H */
