@@ -2,6 +2,8 @@
 # Included by the top-level Makefile; usable alone too:
 #     make -f t/unit/unit.mk unit        build build/unit/{sigv4,chunked}_test
 #     make -f t/unit/unit.mk unit-a-test build and run them through prove
+# fuzz/fuzz.mk and bench/bench.mk include this file (guarded) for the
+# include paths and the configure rule.
 #
 # The tests #include the file under test and need nginx's configured
 # headers: NGX_BUILDDIR (default build/ngx) is nginx's --builddir holding
@@ -10,6 +12,9 @@
 # same line the module build uses); inside the top-level Makefile, its
 # configure step ($(NGX_BUILD)/Makefile) is used instead, so the two never
 # race.
+
+ifndef UNIT_A_MK
+UNIT_A_MK := 1
 
 NGX_SRC      ?= /usr/share/nginx/src
 NGX_BUILDDIR ?= $(or $(NGX_BUILD),build/ngx)
@@ -64,3 +69,5 @@ build/unit/chunked_test: t/unit/chunked_test.c \
 		| $(NGX_BUILDDIR)/ngx_auto_config.h
 	@mkdir -p build/unit
 	$(UNIT_CC) $(UNIT_A_CFLAGS) -o $@ t/unit/chunked_test.c $(UNIT_A_LIBS)
+
+endif # UNIT_A_MK
