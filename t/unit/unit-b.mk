@@ -15,7 +15,8 @@ UNIT_B_CFLAGS = -g -O1 -Wall -Wextra -Werror \
 	-I$(NGX_BUILDDIR) -Ingx_objspace_module
 UNIT_B_LIBS   = -lcrypto -ljansson
 
-UNIT_B_TESTS  = build/unit/s3_test build/unit/crypto_test
+UNIT_B_TESTS  = build/unit/s3_test build/unit/crypto_test \
+	build/unit/authz_test
 
 UNIT_B_SRC    = ngx_objspace_module
 
@@ -27,7 +28,7 @@ UNIT_B_NGX    = $(if $(NGX_BUILD),| $(NGX_BUILD)/Makefile)
 unit-b: $(UNIT_B_TESTS)
 
 unit-b-test: unit-b
-	prove --exec '' t/012-s3-unit.t t/013-crypto-unit.t
+	prove --exec '' t/012-s3-unit.t t/013-crypto-unit.t t/014-authz-unit.t
 
 build/unit/s3_test: t/unit/s3_test.c t/unit/b_tap.h \
 		$(UNIT_B_SRC)/ngx_http_objspace_s3.c \
