@@ -1,0 +1,326 @@
+
+/*
+ * objspace-provisioner unit tests (TAP).  Run: make test-unit, or
+ * build/provisioner/unit_test t/data
+ *
+ * Vectors: t/data/sealed.json (the sealed-secret format shared with the
+ * module) and t/data/aws-s3-sigv4-examples.json (AWS's published
+ * signatures).
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ctype.h>
+
+#include <jansson.h>
+
+#include "prov_core.h"
+#include "prov_crypto.h"
+#include "prov_sigv4.h"
+#include "prov_config.h"
+
+
+static int  tests, failed;
+
+
+static void
+ok(int cond, const char *fmt, ...)
+{
+    va_list  ap;
+
+    tests++;
+
+    if (!cond) {
+        failed++;
+        printf("not ");
+    }
+
+    printf("ok %d - ", tests);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+}
+
+
+static void
+test_sealed_vectors(const char *dir)
+{
+    char          path[1024], aad[128];
+    size_t        i;
+    json_t       *root, *v;
+    prov_key_t    key;
+    prov_err_t    err;
+    prov_buf_t    plain;
+    json_error_t  jerr;
+    const char   *hex, *sealed, *pt, *a;
+
+    snprintf(path, sizeof(path), "%s/sealed.json", dir);
+
+    root = json_load_file(path, 0, &jerr);
+    if (root == NULL) {
+        printf("# skipping sealed.json: %s\n", jerr.text);
+        return;
+    }
+
+    json_array_foreach(json_object_get(root, "vectors"), i, v) {
+        hex = json_string_value(json_object_get(v, "key"));
+        sealed = json_string_value(json_object_get(v, "sealed"));
+        pt = json_string_value(json_object_get(v, "plaintext"));
+        a = json_string_value(json_object_get(v, "aad"));
+
+        prov_buf_init(&plain);
+
+        ok(prov_key_parse(hex, &key, &err) == PROV_OK
+           && prov_unseal(&key, sealed, a, &plain, &err) == PROV_OK
+           && plain.len == strlen(pt)
+           && (plain.len == 0 || memcmp(plain.data, pt, plain.len) == 0),
+           "sealed.json vector %zu (%s) unseals to its plaintext", i,
+           json_string_value(json_object_get(v, "description")));
+
+        prov_buf_free(&plain);
+
+        snprintf(aad, sizeof(aad), "%sX", a);
+        ok(prov_unseal(&key, sealed, aad, &plain, &err) == PROV_ERR
+           && err.code == PROV_E_CRYPTO,
+           "vector %zu does not open under another AAD", i);
+        prov_buf_free(&plain);
+    }
+
+    json_decref(root);
+}
+
+
+static void
+test_seal(void)
+{
+    char          *s1, *s2, *t;
+    prov_key_t     key;
+    prov_err_t     err;
+    prov_buf_t     plain;
+    const char    *secret = "abcdefghijABCDEFGHIJ0123456789abcdefghij";
+
+    prov_key_parse("000102030405060708090a0b0c0d0e0f"
+                   "101112131415161718191a1b1c1d1e1f", &key, &err);
+
+    ok(prov_seal(&key, secret, strlen(secret), "ak:RS3X", &s1, &err)
+       == PROV_OK
+       && prov_seal(&key, secret, strlen(secret), "ak:RS3X", &s2, &err)
+       == PROV_OK, "seal works");
+
+    ok(strcmp(s1, s2) != 0, "two seals of one secret differ (fresh nonce)");
+    ok(strncmp(s1, "A", 1) == 0 && strlen(s1) == 4 * ((1 + 12 + 40 + 16 + 2)
+                                                      / 3),
+       "sealed = base64(0x01 || nonce || ct || tag)");
+    ok(strstr(s1, secret) == NULL, "sealed value has no plaintext");
+
+    prov_buf_init(&plain);
+    ok(prov_unseal(&key, s1, "ak:RS3X", &plain, &err) == PROV_OK
+       && strcmp(plain.data, secret) == 0, "unseal(seal(x)) == x");
+    prov_buf_free(&plain);
+
+    ok(prov_unseal(&key, s1, "ak-prev:RS3X", &plain, &err) == PROV_ERR,
+       "a value sealed for ak: does not open as ak-prev:");
+    ok(strstr(err.msg, secret) == NULL && strstr(err.msg, s1) == NULL,
+       "the error names neither the secret nor the sealed value");
+
+    t = strdup(s1);
+    t[20] = (t[20] == 'A') ? 'B' : 'A';
+    ok(prov_unseal(&key, t, "ak:RS3X", &plain, &err) == PROV_ERR,
+       "a tampered sealed value is refused");
+    free(t);
+
+    ok(prov_unseal(&key, "AQ==", "ak:RS3X", &plain, &err) == PROV_ERR,
+       "a short sealed value is refused");
+    ok(prov_unseal(&key, "not base64!", "ak:RS3X", &plain, &err) == PROV_ERR,
+       "garbage is refused");
+
+    ok(prov_key_parse("0011", &key, &err) == PROV_ERR,
+       "a short key is refused: %s", err.msg);
+
+    free(s1);
+    free(s2);
+}
+
+
+static void
+test_ids(void)
+{
+    int         i, good;
+    char        ak[PROV_ACCESS_KEY_LEN + 1], sk[PROV_SECRET_LEN + 1];
+    char        id[32], ak2[PROV_ACCESS_KEY_LEN + 1];
+    prov_err_t  err;
+
+    i = prov_gen_access_key_id("RS3", ak, &err);
+    ok(i == PROV_OK && strlen(ak) == 20 && strncmp(ak, "RS3", 3) == 0,
+       "access key id: RS3 + 17 chars (%zu)", strlen(ak));
+
+    good = 1;
+    for (i = 0; ak[i]; i++) {
+        if (!(isupper((unsigned char) ak[i])
+              || (ak[i] >= '2' && ak[i] <= '7')))
+        {
+            good = 0;
+        }
+    }
+
+    ok(good, "access key id is uppercase base32");
+
+    prov_gen_access_key_id("RS3", ak2, &err);
+    ok(strcmp(ak, ak2) != 0, "two access key ids differ");
+
+    ok(prov_gen_secret(sk, &err) == PROV_OK && strlen(sk) == 40,
+       "secret is 40 chars");
+
+    good = 1;
+    for (i = 0; sk[i]; i++) {
+        if (!isalnum((unsigned char) sk[i])) {
+            good = 0;
+        }
+    }
+
+    ok(good, "secret is alphanumeric");
+
+    ok(prov_gen_id("sp_", id, sizeof(id), &err) == PROV_OK
+       && strlen(id) == 19 && strspn(id + 3, "0123456789abcdef") == 16,
+       "space id is sp_ + 16 hex");
+    ok(prov_gen_id("key_", id, sizeof(id), &err) == PROV_OK
+       && strlen(id) == 20, "identity id is key_ + 16 hex");
+}
+
+
+static void
+test_parsers(void)
+{
+    int64_t     v;
+    prov_err_t  err;
+    char        buf[32];
+
+    ok(prov_parse_size("10G", &v, &err) == PROV_OK && v == 10737418240LL,
+       "10G = 10 GiB");
+    ok(prov_parse_size("500M", &v, &err) == PROV_OK && v == 524288000LL,
+       "500M");
+    ok(prov_parse_size("1TiB", &v, &err) == PROV_OK && v == 1LL << 40,
+       "1TiB");
+    ok(prov_parse_size("1.5G", &v, &err) == PROV_OK
+       && v == 3LL * (1LL << 29), "1.5G");
+    ok(prov_parse_size("0", &v, &err) == PROV_OK && v == 0, "0");
+    ok(prov_parse_size("12345", &v, &err) == PROV_OK && v == 12345,
+       "bytes");
+    ok(prov_parse_size("ten", &v, &err) == PROV_ERR
+       && err.code == PROV_E_INVAL, "\"ten\" refused: %s", err.msg);
+    ok(prov_parse_size("10X", &v, &err) == PROV_ERR, "10X refused");
+    ok(prov_parse_size("-1G", &v, &err) == PROV_ERR, "-1G refused");
+    ok(prov_parse_size("", &v, &err) == PROV_ERR, "empty refused");
+
+    ok(prov_parse_duration("30d", &v, &err) == PROV_OK && v == 30 * 86400,
+       "30d");
+    ok(prov_parse_duration("10m", &v, &err) == PROV_OK && v == 600, "10m");
+    ok(prov_parse_duration("90", &v, &err) == PROV_OK && v == 90, "90");
+    ok(prov_parse_duration("1x", &v, &err) == PROV_ERR, "1x refused");
+    ok(prov_parse_duration("0d", &v, &err) == PROV_ERR, "0d refused");
+    ok(prov_parse_duration("d", &v, &err) == PROV_ERR, "d refused");
+
+    prov_format_size(10737418240LL, buf, sizeof(buf));
+    ok(strcmp(buf, "10G") == 0, "format 10G: %s", buf);
+    prov_format_size(0, buf, sizeof(buf));
+    ok(strcmp(buf, "unlimited") == 0, "format 0: %s", buf);
+
+    ok(prov_valid_slug("kubedo-1", 40) && !prov_valid_slug("Kubedo", 40)
+       && !prov_valid_slug("-a", 40) && !prov_valid_slug("a_b", 40)
+       && !prov_valid_slug("", 40), "slugs");
+}
+
+
+static void
+test_sigv4(const char *dir)
+{
+    char              path[1024], amz[17];
+    size_t            i;
+    json_t           *root, *cred, *v, *h;
+    prov_err_t        err;
+    prov_buf_t        out, q;
+    json_error_t      jerr;
+    const char       *sig, *p;
+    prov_sigv4_req_t  req;
+
+    snprintf(path, sizeof(path), "%s/aws-s3-sigv4-examples.json", dir);
+
+    root = json_load_file(path, 0, &jerr);
+    if (root == NULL) {
+        printf("# skipping sigv4 vectors: %s\n", jerr.text);
+        return;
+    }
+
+    cred = json_object_get(root, "credentials");
+
+    json_array_foreach(json_object_get(root, "header_auth"), i, v) {
+        if (strcmp(json_string_value(json_object_get(v, "signed_headers")),
+                   "host;x-amz-content-sha256;x-amz-date") != 0)
+        {
+            continue;
+        }
+
+        h = json_object_get(v, "headers");
+        prov_buf_init(&out);
+        prov_buf_init(&q);
+
+        /* our callers pass "k=v" pairs; "lifecycle" has no '=' */
+        prov_buf_puts(&q, json_string_value(json_object_get(v, "query")));
+
+        req.method = json_string_value(json_object_get(v, "method"));
+        req.host = json_string_value(json_object_get(h, "host"));
+        req.path = json_string_value(json_object_get(v, "path"));
+        req.query = q.data;
+        req.payload_hash =
+            json_string_value(json_object_get(h, "x-amz-content-sha256"));
+        req.amz_date = json_string_value(json_object_get(h, "x-amz-date"));
+        req.region = json_string_value(json_object_get(cred, "region"));
+        req.service = "s3";
+        req.access_key =
+            json_string_value(json_object_get(cred, "access_key_id"));
+        req.secret_key =
+            json_string_value(json_object_get(cred, "secret_access_key"));
+
+        sig = json_string_value(json_object_get(v, "signature"));
+
+        ok(prov_sigv4_authorization(&req, &out, &err) == PROV_OK
+           && (p = strstr(out.data, "Signature=")) != NULL
+           && strcmp(p + 10, sig) == 0,
+           "AWS example \"%s\" signature",
+           json_string_value(json_object_get(v, "name")));
+
+        prov_buf_free(&out);
+        prov_buf_free(&q);
+    }
+
+    json_decref(root);
+
+    prov_amz_date(0, amz);
+    ok(strcmp(amz, "19700101T000000Z") == 0, "amz date format");
+
+    prov_buf_init(&q);
+    prov_uri_encode(&q, "a b/c~d+e", 0);
+    ok(strcmp(q.data, "a%20b%2Fc~d%2Be") == 0, "uri encode: %s", q.data);
+    prov_buf_free(&q);
+}
+
+
+int
+main(int argc, char **argv)
+{
+    const char  *dir;
+
+    dir = argc > 1 ? argv[1] : "t/data";
+
+    test_sealed_vectors(dir);
+    test_seal();
+    test_ids();
+    test_parsers();
+    test_sigv4(dir);
+
+    printf("1..%d\n", tests);
+
+    return failed ? 1 : 0;
+}
