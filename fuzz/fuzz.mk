@@ -14,7 +14,7 @@ FUZZ_CC         ?= clang-14
 FUZZ_TIME       ?= 60
 FUZZ_LONG_RUNS  ?= 1000000
 FUZZ_ARGS       ?=
-FUZZ_TARGETS     = sigv4 chunked
+FUZZ_TARGETS    += sigv4 chunked
 FUZZ_CFLAGS      = -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -Wall -Wextra -Werror \
 	-I$(NGX_SRC)/src/core -I$(NGX_SRC)/src/event \
@@ -23,6 +23,8 @@ FUZZ_CFLAGS      = -g -O1 -fsanitize=fuzzer,address,undefined \
 	-I$(NGX_BUILDDIR) -I$(UNIT_A_SRC)
 FUZZ_LIBS        = -lcrypto -lz
 
+# FUZZ_TARGETS may be appended to by other fragments (a target T needs a
+# rule for build/fuzz/fuzz_T and a seed corpus fuzz/corpus/T/).
 FUZZ_RUN = \
 	for t in $(FUZZ_TARGETS); do \
 	    mkdir -p fuzz/corpus-work/$$t build/fuzz/artifacts-$$t && \
@@ -36,7 +38,7 @@ FUZZ_RUN = \
 
 .PHONY: fuzz fuzz-long fuzz-build
 
-fuzz-build: build/fuzz/fuzz_sigv4 build/fuzz/fuzz_chunked
+fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 
 fuzz: fuzz-build
 	@$(call FUZZ_RUN,-max_total_time=$(FUZZ_TIME))
