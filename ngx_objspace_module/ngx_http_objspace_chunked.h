@@ -134,11 +134,23 @@ ngx_int_t ngx_http_objspace_chunked_init(ngx_http_objspace_chunked_t *ch,
  *   NGX_DONE   the final chunk (and trailer) arrived and verified; any
  *              input after it is an error (call with *pos == last only)
  *   NGX_ERROR  ch->error says why; the stream must be dropped
+ *
+ * Precisely (helper A): NGX_OK slices are never empty and lie inside
+ * [*pos, last) of that call; data of a chunk is handed out before its
+ * signature is known (checked at the CRLF after the data), so only
+ * NGX_DONE makes the body good.  NGX_AGAIN and NGX_DONE are returned only
+ * with *pos == last.  NGX_DONE comes as soon as the stream is complete:
+ * after "0;chunk-signature=..." CRLF (signed), after the checksum line
+ * (unsigned trailer) or the x-amz-trailer-signature line (signed
+ * trailer).  The terminating CRLF that normally follows is optional: if
+ * it arrives (in this or a later call) it is consumed with NGX_DONE again;
+ * any other byte after completion is NGX_ERROR / ERR_SYNTAX.  After
+ * NGX_ERROR every call returns NGX_ERROR.
  */
 ngx_int_t ngx_http_objspace_chunked_feed(ngx_http_objspace_chunked_t *ch,
     u_char **pos, u_char *last, ngx_str_t *out);
 
-/* wipes the key and chained signatures */
+/* wipes the key and chained signatures (call from a pool cleanup) */
 void ngx_http_objspace_chunked_wipe(ngx_http_objspace_chunked_t *ch);
 
 /*

@@ -170,7 +170,10 @@ void ngx_http_objspace_sigv4_trailer_sign(
     const u_char trailer_hash[NGX_HTTP_OBJSPACE_SHA256_LEN],
     u_char sig[NGX_HTTP_OBJSPACE_SHA256_LEN]);
 
-/* constant-time equality of two 32-byte signatures (CRYPTO_memcmp) */
+/*
+ * constant-time equality of two 32-byte signatures (CRYPTO_memcmp):
+ * 1 if equal, 0 if not
+ */
 ngx_int_t ngx_http_objspace_sigv4_equal(const u_char *a, const u_char *b);
 
 /*
