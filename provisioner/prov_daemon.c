@@ -263,12 +263,15 @@ prov_reconcile_record(prov_ctx_t *ctx, prov_reconcile_t *rs,
     redisReply  *reply;
 
     reply = prov_redis_cmd(&ctx->redis, &err,
-                "HSET %s last_reconcile %lld result %s node %s spaces %zu "
-                "drift_found %zu drift_repaired %zu errors %zu "
-                "pending_deletions %zu",
+                "HSET %s last_reconcile %lld result %s node %s spaces %llu "
+                "drift_found %llu drift_repaired %llu errors %llu "
+                "pending_deletions %llu",
                 PROV_K_STATUS, (long long) prov_now(), result, node,
-                rs->spaces, rs->drift, rs->repaired, rs->errors,
-                rs->tomb_left);
+                (unsigned long long) rs->spaces,
+                (unsigned long long) rs->drift,
+                (unsigned long long) rs->repaired,
+                (unsigned long long) rs->errors,
+                (unsigned long long) rs->tomb_left);
     if (reply == NULL) {
         prov_log(PROV_LOG_WARN, "reconcile", "recording status: %s",
                  err.msg);
