@@ -98,6 +98,8 @@ def scenario(version):
     r = aws(version, "s3", "presign", s3 + "releases/v1.0/release.tar.gz",
             "--expires-in", "300")
     url = r.stdout.strip()
+    tap.like(url, r"X-Amz-Algorithm=AWS4-HMAC-SHA256",
+             L + "s3 presign makes a SigV4 URL (signature_version = s3v4)")
     try:
         with urllib.request.urlopen(url, timeout=60) as resp:
             data = resp.read()

@@ -50,6 +50,9 @@ def boto3_client(endpoint, ak, sk, style="path", region=REGION,
         endpoint = "http://%s:%d" % (host_suffix, port)
     s3cfg = dict(config.pop("s3", {}))
     s3cfg["addressing_style"] = style
+    # boto3 (both generations) and aws cli v1 presign with SigV2 in
+    # us-east-1 unless told s3v4; the gateway verifies SigV4 only
+    config.setdefault("signature_version", "s3v4")
     config.setdefault("retries", {"max_attempts": 1, "mode": "standard"})
     config.setdefault("connect_timeout", 10)
     config.setdefault("read_timeout", 120)
