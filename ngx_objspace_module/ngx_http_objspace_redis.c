@@ -98,6 +98,7 @@ typedef struct {
     unsigned                    subscriber:1;
     unsigned                    up:1;
     unsigned                    ping_sent:1;
+    unsigned                    working:1;   /* a reply after handshake */
     unsigned                    reported:1;  /* owes a recovery notice */
 } ngx_http_objspace_redis_conn_t;
 
@@ -147,6 +148,8 @@ static ngx_http_objspace_redis_t *ngx_http_objspace_redis_get(
 static void ngx_http_objspace_redis_connect(
     ngx_http_objspace_redis_conn_t *conn);
 static void ngx_http_objspace_redis_connected(
+    ngx_http_objspace_redis_conn_t *conn);
+static void ngx_http_objspace_redis_working(
     ngx_http_objspace_redis_conn_t *conn);
 static void ngx_http_objspace_redis_close(
     ngx_http_objspace_redis_conn_t *conn, ngx_uint_t failed);
@@ -497,10 +500,7 @@ ngx_http_objspace_redis_connect(ngx_http_objspace_redis_conn_t *conn)
 
     } else {
         conn->log.log_level = rd->cycle->log->log_level;
-
-        if (!conn->up) {
-            conn->logged = now;
-        }
+        conn->logged = now;
     }
 
     conn->pool = ngx_create_pool(1024, &conn->log);
@@ -586,16 +586,6 @@ ngx_http_objspace_redis_connected(ngx_http_objspace_redis_conn_t *conn)
     conn->state = NGX_HTTP_OBJSPACE_CONN_READY;
     conn->handshake = 0;
 
-    if (conn->reported) {
-        ngx_log_error(NGX_LOG_NOTICE, conn->rd->cycle->log, 0,
-                      "objspace: redis %s connection to %V established",
-                      conn->name, &omcf->redis_addr->name);
-        conn->reported = 0;
-    }
-
-    conn->up = 1;
-    conn->log.log_level = conn->rd->cycle->log->log_level;
-
     if (omcf->redis_password.len) {
         ngx_str_set(&argv[0], "AUTH");
         argv[1] = omcf->redis_password;
@@ -621,7 +611,37 @@ ngx_http_objspace_redis_connected(ngx_http_objspace_redis_conn_t *conn)
         conn->handshake++;
     }
 
+    if (!conn->subscriber && conn->handshake == 0) {
+        ngx_http_objspace_redis_working(conn);
+    }
+
     (void) ngx_http_objspace_redis_flush(conn);
+}
+
+
+/*
+ * The connection answered past its handshake: it counts as up again, the
+ * backoff restarts, and a recovery is logged once.
+ */
+
+static void
+ngx_http_objspace_redis_working(ngx_http_objspace_redis_conn_t *conn)
+{
+    if (conn->working) {
+        return;
+    }
+
+    conn->working = 1;
+    conn->up = 1;
+    conn->backoff = 0;
+    conn->log.log_level = conn->rd->cycle->log->log_level;
+
+    if (conn->reported) {
+        conn->reported = 0;
+        ngx_log_error(NGX_LOG_NOTICE, conn->rd->cycle->log, 0,
+                      "objspace: redis %s connection to %V established",
+                      conn->name, &conn->rd->omcf->redis_addr->name);
+    }
 }
 
 
@@ -641,7 +661,8 @@ ngx_http_objspace_redis_close(ngx_http_objspace_redis_conn_t *conn,
     ngx_http_objspace_redis_t  *rd;
 
     rd = conn->rd;
-    was_up = conn->up && conn->state == NGX_HTTP_OBJSPACE_CONN_READY;
+    was_up = conn->working;
+    conn->working = 0;
 
     if (conn->peer.connection) {
         ngx_close_connection(conn->peer.connection);
@@ -832,9 +853,9 @@ ngx_http_objspace_redis_read_handler(ngx_event_t *rev)
         }
 
         if (n == NGX_ERROR || n == 0) {
-            ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
-                          "objspace: redis %s connection to %V closed",
-                          conn->name, conn->peer.name);
+            ngx_log_error(NGX_LOG_INFO, &conn->log, 0,
+                          "objspace: redis %s connection to %V closed "
+                          "by peer", conn->name, conn->peer.name);
             ngx_http_objspace_redis_close(conn, 1);
             return;
         }
@@ -1070,6 +1091,10 @@ ngx_http_objspace_redis_cmd_reply(ngx_http_objspace_redis_conn_t *conn,
             return NGX_ERROR;
         }
 
+        if (conn->handshake == 0) {
+            ngx_http_objspace_redis_working(conn);
+        }
+
         return NGX_OK;
     }
 
@@ -1087,7 +1112,7 @@ ngx_http_objspace_redis_cmd_reply(ngx_http_objspace_redis_conn_t *conn,
 
     ngx_http_objspace_redis_complete(f, rc);
 
-    conn->backoff = 0;
+    ngx_http_objspace_redis_working(conn);
 
     return NGX_OK;
 }
@@ -1249,7 +1274,7 @@ ngx_http_objspace_redis_sub_reply(ngx_http_objspace_redis_conn_t *conn,
                       NGX_HTTP_OBJSPACE_REDIS_CHANNEL "\" on %V",
                       conn->peer.name);
 
-        conn->backoff = 0;
+        ngx_http_objspace_redis_working(conn);
         ngx_add_timer(&conn->ping, NGX_HTTP_OBJSPACE_REDIS_PING);
 
         return NGX_OK;
