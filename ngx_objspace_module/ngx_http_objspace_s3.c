@@ -325,12 +325,12 @@ ngx_http_objspace_s3_host(ngx_str_t *host, ngx_str_t *suffixes,
     size_t       len, best;
     ngx_uint_t   i, j;
 
-    p = host->data;
-    last = p + host->len;
-
-    if (p == last || p[0] == '[') {
+    if (host->len == 0 || host->data[0] == '[') {
         return NGX_DECLINED;                        /* IPv6 literal */
     }
+
+    p = host->data;
+    last = p + host->len;
 
     for (len = 0; p + len < last && p[len] != ':'; len++) {
         /* void */
@@ -524,6 +524,10 @@ ngx_uint_t
 ngx_http_objspace_s3_has_dot_segment(ngx_str_t *key)
 {
     u_char  *p, *last, *seg;
+
+    if (key->len == 0) {
+        return 0;
+    }
 
     p = key->data;
     last = p + key->len;

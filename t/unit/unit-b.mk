@@ -51,3 +51,24 @@ build/unit/authz_test: t/unit/authz_test.c t/unit/b_tap.h \
 		$(UNIT_B_SRC)/ngx_http_objspace_s3.h $(UNIT_B_NGX)
 	@mkdir -p build/unit
 	$(UNIT_CC) $(UNIT_B_CFLAGS) -o $@ t/unit/authz_test.c $(UNIT_B_LIBS)
+
+
+# ---- fuzzing: S3 request router + authz -------------------------------
+# fuzz/fuzz.mk (helper A) runs every target in FUZZ_TARGETS with its seed
+# corpus fuzz/corpus/<target>/; this fragment is included before it.
+
+FUZZ_TARGETS    += s3
+
+UNIT_B_FUZZ_CC     ?= clang-14
+UNIT_B_FUZZ_CFLAGS  = -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined $(UNIT_B_CFLAGS)
+
+build/fuzz/fuzz_s3: fuzz/fuzz_s3.c \
+		$(UNIT_B_SRC)/ngx_http_objspace_s3.c \
+		$(UNIT_B_SRC)/ngx_http_objspace_s3.h \
+		$(UNIT_B_SRC)/ngx_http_objspace_authz.c \
+		$(UNIT_B_SRC)/ngx_http_objspace_authz.h \
+		$(UNIT_B_SRC)/ngx_http_objspace_sigv4.c $(UNIT_B_NGX)
+	@mkdir -p build/fuzz
+	$(UNIT_B_FUZZ_CC) $(UNIT_B_FUZZ_CFLAGS) -o $@ fuzz/fuzz_s3.c \
+	    $(UNIT_B_LIBS)
