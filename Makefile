@@ -97,8 +97,17 @@ provisioner:
 # One Ceph RGW for the whole run (tests share it through OBJSPACE_T_RGW_ENV
 # and create their own buckets/users); each test file starts its own redis
 # and nginx under build/t/<test>/.
-test: deps build $(TEST_PREREQS)
-	@$(MAKE) --no-print-directory test-only
+# A failed build step does not hide the suite: the rest still runs (the
+# tests of a missing piece fail), prove prints its summary, and `make test`
+# exits non-zero if any step or test failed.
+test: deps
+	@rc=0; \
+	for t in build $(TEST_PREREQS); do \
+	    $(MAKE) --no-print-directory $$t || { rc=1; \
+	        echo "make test: step '$$t' FAILED; running the suite anyway"; }; \
+	done; \
+	$(MAKE) --no-print-directory test-only || rc=1; \
+	exit $$rc
 
 test-only:
 	@tools/test-run $(PROVE_JOBS) $(PROVE_ARGS) -- t/ $(UNIT_TESTS)
