@@ -15,6 +15,10 @@
 #include <string.h>
 
 
+static void tap_ok(int ok, const char *fmt, ...);
+static int tap_done(void);
+
+
 static int  tap_n;
 static int  tap_failed;
 
