@@ -98,6 +98,7 @@ typedef struct {
     ngx_str_t                       request_id;
 
     ngx_uint_t                      which;          /* secret verified */
+    ngx_uint_t                      authz_flags;
     ngx_uint_t                      err;            /* ..._err_e */
     ngx_str_t                       err_message;    /* overrides default */
 
@@ -1011,36 +1012,27 @@ static ngx_int_t
 ngx_http_objspace_authorize(ngx_http_request_t *r,
     ngx_http_objspace_ctx_t *ctx)
 {
-    ngx_int_t                      rc;
-    ngx_str_t                     *deny;
-    ngx_uint_t                     ndeny;
-    ngx_http_objspace_authz_t      az;
+    ngx_uint_t                     rc, flags;
     ngx_http_objspace_loc_conf_t  *olcf;
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_objspace_module);
 
-    deny = NULL;
-    ndeny = 0;
+    flags = 0;
 
-    if (olcf->deny_prefixes) {
-        deny = olcf->deny_prefixes->elts;
-        ndeny = olcf->deny_prefixes->nelts;
-    }
+    rc = ngx_http_objspace_authz(ctx->id, &ctx->s3, &ctx->copy_bucket,
+                                 &ctx->copy_key, olcf->deny_prefixes,
+                                 &flags);
 
-    ngx_memzero(&az, sizeof(az));
-
-    rc = ngx_http_objspace_authz_check(ctx->id, &ctx->s3, &ctx->copy_bucket,
-                                       &ctx->copy_key, deny, ndeny, &az);
-
-    if (rc == NGX_OK) {
+    if (rc == NGX_HTTP_OBJSPACE_AUTHZ_OK) {
+        ctx->authz_flags = flags;
         return NGX_OK;
     }
 
-    ctx->deny_reason = az.reason;
+    ctx->deny_reason = ngx_http_objspace_authz_reasons[rc];
     ctx->denied = 1;
 
     return ngx_http_objspace_fail(r, ctx, NGX_HTTP_OBJSPACE_E_ACCESS_DENIED,
-                                  (const char *) az.reason.data);
+                                  (const char *) ctx->deny_reason.data);
 }
 
 
