@@ -1180,6 +1180,10 @@ prov_space_check(prov_ctx_t *ctx, prov_space_t *sp, prov_drift_t *d,
             prov_buf_puts(&w, ", backend key missing");
         }
 
+        if (!d->chk.policy_ok) {
+            prov_buf_puts(&w, ", backend policy missing");
+        }
+
         if (d->chk.user_enabled != enabled) {
             prov_buf_printf(&w, ", backend user %s",
                             d->chk.user_enabled ? "active" : "suspended");
@@ -1267,7 +1271,8 @@ prov_space_repair(prov_ctx_t *ctx, prov_space_t *sp, prov_drift_t *d,
         goto done;
     }
 
-    if ((rekeyed || !d->chk.bucket_exists) && st->ops->bind_bucket
+    if ((rekeyed || !d->chk.bucket_exists || !d->chk.policy_ok)
+        && st->ops->bind_bucket
         && st->ops->bind_bucket(st, &ss, err) != PROV_OK)
     {
         goto done;

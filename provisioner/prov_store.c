@@ -72,8 +72,9 @@ prov_store_http_error(prov_err_t *err, const char *what,
 
 
 /*
- * The bucket is created by the space's own user, so that user owns it and
- * nothing else does; the admin key never creates buckets.
+ * On RGW the bucket is created by the space's own user, so that user owns
+ * it and nothing else does.  RustFS has no bucket owners (access is by
+ * policy), so there the admin key creates it and bind_bucket grants it.
  */
 
 int
@@ -89,7 +90,11 @@ prov_store_create_bucket(prov_store_t *st, prov_store_space_t *sp,
     prov_buf_init(&resp.body);
 
     if (prov_http_init(&s3, st->cf->storage_endpoint, st->cf->storage_region,
-                       sp->backend_ak, sp->backend_sk, err) != PROV_OK)
+                       st->ops->bucket_by_admin ? st->cf->storage_access_key
+                                                : sp->backend_ak,
+                       st->ops->bucket_by_admin ? st->cf->storage_secret_key
+                                                : sp->backend_sk,
+                       err) != PROV_OK)
     {
         return PROV_ERR;
     }

@@ -39,6 +39,7 @@ typedef struct {
     int          key_ok;          /* backend_ak is a key of that user */
     int          bucket_exists;
     int          bucket_owned;    /* owned by the space's user */
+    int          policy_ok;       /* the user may use the bucket (rustfs) */
     int          quota_ok;
     int64_t      quota_bytes;     /* what the backend enforces, 0 = none */
     char         owner[128];      /* bucket owner when not ours */
@@ -70,6 +71,8 @@ typedef struct {
     /* bytes stored in the bucket, -1 when unknown */
     int  (*usage)(prov_store_t *st, prov_store_space_t *sp, int64_t *bytes,
                   prov_err_t *err);
+    /* buckets are created with the admin key (no per-user ownership) */
+    int    bucket_by_admin;
 } prov_store_ops_t;
 
 

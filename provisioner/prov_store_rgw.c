@@ -49,7 +49,8 @@ const prov_store_ops_t  prov_store_rgw_ops = {
     prov_rgw_set_enabled,
     prov_rgw_delete_space,
     prov_rgw_check,
-    prov_rgw_usage
+    prov_rgw_usage,
+    0
 };
 
 
@@ -484,6 +485,7 @@ prov_rgw_check(prov_store_t *st, prov_store_space_t *sp,
     prov_buf_init(&q);
     prov_buf_init(&resp.body);
     memset(chk, 0, sizeof(*chk));
+    chk->policy_ok = 1;
 
     if (prov_rgw_query(&q, "uid", sp->space_id) != PROV_OK
         || prov_rgw_query(&q, "format", "json") != PROV_OK)
