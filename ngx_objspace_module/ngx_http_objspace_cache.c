@@ -27,6 +27,9 @@
 
 #define NGX_HTTP_OBJSPACE_EVICT_N         4
 
+/* which secret a signing key is for: 0 current, 1 previous, or */
+#define NGX_HTTP_OBJSPACE_KEY_BACKEND     2
+
 
 /* identity node strings, in this order, in node->data */
 enum {
@@ -151,6 +154,12 @@ typedef struct {
 } ngx_http_objspace_mode_map_t;
 
 
+typedef struct {
+    ngx_str_t                   name;
+    size_t                      offset;
+} ngx_http_objspace_field_t;
+
+
 static ngx_http_objspace_shctx_t *ngx_http_objspace_cache_zone(
     ngx_http_objspace_main_conf_t *omcf, ngx_slab_pool_t **shpool);
 static ngx_http_objspace_ident_node_t *ngx_http_objspace_ident_lookup_locked(
@@ -176,6 +185,12 @@ static ngx_http_objspace_skey_t *ngx_http_objspace_skey_find(
     ngx_http_objspace_skey_t *slots, ngx_str_t *date, ngx_str_t *region);
 static void ngx_http_objspace_skey_put(ngx_http_objspace_skey_t *slots,
     ngx_str_t *date, ngx_str_t *region, u_char *key);
+static ngx_int_t ngx_http_objspace_cache_key(ngx_http_request_t *r,
+    ngx_http_objspace_identity_t *id, ngx_uint_t kind, ngx_str_t *date,
+    ngx_str_t *region, u_char *key);
+static ngx_http_objspace_skey_t *ngx_http_objspace_cache_slots_locked(
+    ngx_http_objspace_shctx_t *sh, ngx_str_t *name, uint32_t hash,
+    ngx_uint_t kind, time_t now, ngx_str_t *sealed, ngx_uint_t *serial);
 static ngx_int_t ngx_http_objspace_cache_derive(ngx_http_request_t *r,
     ngx_str_t *sealed, ngx_str_t *aad, ngx_str_t *date, ngx_str_t *region,
     u_char *key);
@@ -191,6 +206,8 @@ static ngx_int_t ngx_http_objspace_store_ident_locked(
     ngx_http_objspace_shctx_t *sh, ngx_slab_pool_t *shpool, ngx_str_t *ak,
     uint32_t hash, ngx_http_objspace_ident_rec_t *rec,
     ngx_http_objspace_cache_mark_t *mark, time_t now);
+static void ngx_http_objspace_fields(ngx_http_objspace_kv_t *kv,
+    ngx_uint_t n, ngx_http_objspace_field_t *fields, void *rec);
 static time_t ngx_http_objspace_parse_time(ngx_str_t *s);
 
 
@@ -202,6 +219,47 @@ static ngx_http_objspace_mode_map_t  ngx_http_objspace_modes[] = {
       NGX_HTTP_OBJSPACE_MODE_READ_WRITE_DELETE },
     { ngx_string("publisher"), NGX_HTTP_OBJSPACE_MODE_PUBLISHER },
     { ngx_string("registry-backend"), NGX_HTTP_OBJSPACE_MODE_REGISTRY },
+    { ngx_null_string, 0 }
+};
+
+
+#define ngx_http_objspace_ifield(name, f)                                     \
+    { ngx_string(name), offsetof(ngx_http_objspace_ident_rec_t, f) }
+
+static ngx_http_objspace_field_t  ngx_http_objspace_ident_fields[] = {
+    ngx_http_objspace_ifield("v", v),
+    ngx_http_objspace_ifield("id", str[NGX_HTTP_OBJSPACE_I_ID]),
+    ngx_http_objspace_ifield("space", str[NGX_HTTP_OBJSPACE_I_SPACE]),
+    ngx_http_objspace_ifield("tenant", str[NGX_HTTP_OBJSPACE_I_TENANT]),
+    ngx_http_objspace_ifield("name", str[NGX_HTTP_OBJSPACE_I_NAME]),
+    ngx_http_objspace_ifield("prefix", str[NGX_HTTP_OBJSPACE_I_PREFIX]),
+    ngx_http_objspace_ifield("secret", str[NGX_HTTP_OBJSPACE_I_SECRET]),
+    ngx_http_objspace_ifield("secret_prev", str[NGX_HTTP_OBJSPACE_I_PREV]),
+    ngx_http_objspace_ifield("mode", mode),
+    ngx_http_objspace_ifield("immutable", immutable),
+    ngx_http_objspace_ifield("status", status),
+    ngx_http_objspace_ifield("expires_at", expires_at),
+    ngx_http_objspace_ifield("secret_prev_until", prev_until),
+    { ngx_null_string, 0 }
+};
+
+
+#define ngx_http_objspace_sfield(name, f)                                     \
+    { ngx_string(name), offsetof(ngx_http_objspace_space_rec_t, f) }
+
+static ngx_http_objspace_field_t  ngx_http_objspace_space_fields[] = {
+    ngx_http_objspace_sfield("v", v),
+    ngx_http_objspace_sfield("id", str[NGX_HTTP_OBJSPACE_S_ID]),
+    ngx_http_objspace_sfield("tenant", str[NGX_HTTP_OBJSPACE_S_TENANT]),
+    ngx_http_objspace_sfield("name", str[NGX_HTTP_OBJSPACE_S_NAME]),
+    ngx_http_objspace_sfield("bucket", str[NGX_HTTP_OBJSPACE_S_BUCKET]),
+    ngx_http_objspace_sfield("backend_ak",
+                             str[NGX_HTTP_OBJSPACE_S_BACKEND_AK]),
+    ngx_http_objspace_sfield("backend_secret",
+                             str[NGX_HTTP_OBJSPACE_S_SECRET]),
+    ngx_http_objspace_sfield("status", status),
+    ngx_http_objspace_sfield("visibility", visibility),
+    ngx_http_objspace_sfield("quota_bytes", quota),
     { ngx_null_string, 0 }
 };
 
@@ -451,140 +509,63 @@ miss:
 }
 
 
-/*
- * Signing key for the identity's current (which = 0) or previous secret.
- * Takes the zone mutex twice: once to find a cached key or copy the sealed
- * secret out, once to store the derived key; the secret is opened and the
- * key derived (ngx_http_objspace_cache_derive) with the mutex released.
- */
-
 ngx_int_t
 ngx_http_objspace_cache_signing_key(ngx_http_request_t *r,
     ngx_http_objspace_identity_t *id, ngx_uint_t which, ngx_str_t *date,
     ngx_str_t *region, u_char key[NGX_HTTP_OBJSPACE_SHA256_LEN])
 {
-    u_char                          *p;
-    time_t                           now;
-    uint32_t                         hash;
-    ngx_int_t                        rc;
-    ngx_str_t                        sealed, s, aad;
-    ngx_uint_t                       serial;
-    ngx_slab_pool_t                 *shpool;
-    ngx_http_objspace_skey_t        *sk;
-    ngx_http_objspace_shctx_t       *sh;
-    ngx_http_objspace_ident_node_t  *node;
-    ngx_http_objspace_main_conf_t   *omcf;
-    u_char                           buf[NGX_HTTP_OBJSPACE_MAX_SEALED_LEN];
-    u_char                           abuf[sizeof("ak-prev:") - 1
-                                          + NGX_HTTP_OBJSPACE_MAX_AK_LEN];
-
-    if (which > 1 || date->len != 8) {
+    if (which > 1) {
         return NGX_ERROR;
     }
 
-    omcf = ngx_http_get_module_main_conf(r, ngx_http_objspace_module);
-
-    sh = ngx_http_objspace_cache_zone(omcf, &shpool);
-    if (sh == NULL || id->access_key.len > NGX_HTTP_OBJSPACE_MAX_AK_LEN) {
-        return NGX_ERROR;
-    }
-
-    hash = ngx_crc32_short(id->access_key.data, id->access_key.len);
-    now = ngx_time();
-
-    ngx_shmtx_lock(&shpool->mutex);
-
-    node = ngx_http_objspace_ident_lookup_locked(sh, &id->access_key, hash);
-
-    if (node == NULL || node->negative) {
-        ngx_shmtx_unlock(&shpool->mutex);
-
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "objspace identity \"%V\" left the cache during the "
-                      "request (zone too small?)", &id->id);
-        return NGX_ERROR;
-    }
-
-    if (which == 1 && (!node->has_prev || now >= node->prev_until)) {
-        ngx_shmtx_unlock(&shpool->mutex);
-        return NGX_DECLINED;
-    }
-
-    sk = ngx_http_objspace_skey_find(node->skey[which], date, region);
-
-    if (sk) {
-        ngx_memcpy(key, sk->key, NGX_HTTP_OBJSPACE_SHA256_LEN);
-        ngx_shmtx_unlock(&shpool->mutex);
-        return NGX_OK;
-    }
-
-    ngx_http_objspace_node_str(node->data, node->len,
-                               which ? NGX_HTTP_OBJSPACE_I_PREV
-                                     : NGX_HTTP_OBJSPACE_I_SECRET, &s);
-
-    /* the lengths were bounded when the node was stored */
-    ngx_memcpy(buf, s.data, s.len);
-    sealed.data = buf;
-    sealed.len = s.len;
-    serial = node->serial;
-
-    ngx_shmtx_unlock(&shpool->mutex);
-
-    p = which ? ngx_cpymem(abuf, "ak-prev:", sizeof("ak-prev:") - 1)
-              : ngx_cpymem(abuf, "ak:", sizeof("ak:") - 1);
-    p = ngx_cpymem(p, id->access_key.data, id->access_key.len);
-
-    aad.data = abuf;
-    aad.len = p - abuf;
-
-    rc = ngx_http_objspace_cache_derive(r, &sealed, &aad, date, region, key);
-    if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "objspace: cannot open the %s secret of identity "
-                      "\"%V\" (key file mismatch?)",
-                      which ? "previous" : "current", &id->id);
-        return NGX_ERROR;
-    }
-
-    ngx_shmtx_lock(&shpool->mutex);
-
-    node = ngx_http_objspace_ident_lookup_locked(sh, &id->access_key, hash);
-
-    if (node && node->serial == serial) {
-        ngx_http_objspace_skey_put(node->skey[which], date, region, key);
-    }
-
-    ngx_shmtx_unlock(&shpool->mutex);
-
-    return NGX_OK;
+    return ngx_http_objspace_cache_key(r, id, which, date, region, key);
 }
 
-
-/*
- * The space's backend signing key; the same scheme as the identity keys,
- * with the space's sealed backend_secret (AAD "backend:{space_id}").
- */
 
 ngx_int_t
 ngx_http_objspace_cache_backend_key(ngx_http_request_t *r,
     ngx_http_objspace_identity_t *id, ngx_str_t *date, ngx_str_t *region,
     u_char key[NGX_HTTP_OBJSPACE_SHA256_LEN])
 {
+    return ngx_http_objspace_cache_key(r, id, NGX_HTTP_OBJSPACE_KEY_BACKEND,
+                                       date, region, key);
+}
+
+
+/*
+ * A signing key for the identity's current or previous secret, or for its
+ * space's backend secret.  Takes the zone mutex twice: once to find a
+ * cached key or copy the sealed secret out, once to store the derived key;
+ * the secret is opened and the key derived (ngx_http_objspace_cache_derive)
+ * with the mutex released.  A node replaced in between (new serial) does
+ * not get the key.
+ */
+
+static ngx_int_t
+ngx_http_objspace_cache_key(ngx_http_request_t *r,
+    ngx_http_objspace_identity_t *id, ngx_uint_t kind, ngx_str_t *date,
+    ngx_str_t *region, u_char *key)
+{
     u_char                          *p;
     uint32_t                         hash;
     ngx_int_t                        rc;
-    ngx_str_t                        sealed, s, aad;
-    ngx_uint_t                       serial;
+    ngx_str_t                        sealed, s, aad, *name;
+    ngx_uint_t                       serial, serial2;
     ngx_slab_pool_t                 *shpool;
-    ngx_http_objspace_skey_t        *sk;
+    ngx_http_objspace_skey_t        *slots, *sk;
     ngx_http_objspace_shctx_t       *sh;
-    ngx_http_objspace_space_node_t  *space;
     ngx_http_objspace_main_conf_t   *omcf;
     u_char                           buf[NGX_HTTP_OBJSPACE_MAX_SEALED_LEN];
-    u_char                           abuf[sizeof("backend:") - 1
-                                          + NGX_HTTP_OBJSPACE_ID_LEN];
+    u_char                           abuf[sizeof("ak-prev:") - 1
+                                          + NGX_HTTP_OBJSPACE_MAX_AK_LEN];
 
-    if (date->len != 8 || id->space.len > NGX_HTTP_OBJSPACE_ID_LEN) {
+    static char  *aad_prefix[] = { "ak:", "ak-prev:", "backend:" };
+    static char  *what[] = { "current", "previous", "backend" };
+
+    name = (kind == NGX_HTTP_OBJSPACE_KEY_BACKEND) ? &id->space
+                                                   : &id->access_key;
+
+    if (date->len != 8 || name->len > NGX_HTTP_OBJSPACE_MAX_AK_LEN) {
         return NGX_ERROR;
     }
 
@@ -595,22 +576,32 @@ ngx_http_objspace_cache_backend_key(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    hash = ngx_crc32_short(id->space.data, id->space.len);
+    hash = ngx_crc32_short(name->data, name->len);
 
     ngx_shmtx_lock(&shpool->mutex);
 
-    space = ngx_http_objspace_space_lookup_locked(sh, &id->space, hash);
+    slots = ngx_http_objspace_cache_slots_locked(sh, name, hash, kind,
+                                                 ngx_time(), &s, &serial);
 
-    if (space == NULL) {
+    if (slots == NULL) {
         ngx_shmtx_unlock(&shpool->mutex);
 
+        if (serial == 0) {
+            /* no previous secret, or its grace period is over */
+            return NGX_DECLINED;
+        }
+
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "objspace space \"%V\" left the cache during the "
-                      "request (zone too small?)", &id->space);
+                      "objspace %s \"%V\" left the cache during the "
+                      "request (zone too small?)",
+                      kind == NGX_HTTP_OBJSPACE_KEY_BACKEND ? "space"
+                                                            : "identity",
+                      kind == NGX_HTTP_OBJSPACE_KEY_BACKEND ? &id->space
+                                                            : &id->id);
         return NGX_ERROR;
     }
 
-    sk = ngx_http_objspace_skey_find(space->skey, date, region);
+    sk = ngx_http_objspace_skey_find(slots, date, region);
 
     if (sk) {
         ngx_memcpy(key, sk->key, NGX_HTTP_OBJSPACE_SHA256_LEN);
@@ -618,18 +609,15 @@ ngx_http_objspace_cache_backend_key(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    ngx_http_objspace_node_str(space->data, space->len,
-                               NGX_HTTP_OBJSPACE_S_SECRET, &s);
-
+    /* the lengths were bounded when the node was stored */
     ngx_memcpy(buf, s.data, s.len);
     sealed.data = buf;
     sealed.len = s.len;
-    serial = space->serial;
 
     ngx_shmtx_unlock(&shpool->mutex);
 
-    p = ngx_cpymem(abuf, "backend:", sizeof("backend:") - 1);
-    p = ngx_cpymem(p, id->space.data, id->space.len);
+    p = ngx_cpymem(abuf, aad_prefix[kind], ngx_strlen(aad_prefix[kind]));
+    p = ngx_cpymem(p, name->data, name->len);
 
     aad.data = abuf;
     aad.len = p - abuf;
@@ -637,22 +625,72 @@ ngx_http_objspace_cache_backend_key(ngx_http_request_t *r,
     rc = ngx_http_objspace_cache_derive(r, &sealed, &aad, date, region, key);
     if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "objspace: cannot open the backend secret of space "
-                      "\"%V\" (key file mismatch?)", &id->space);
+                      "objspace: cannot open the %s secret of identity "
+                      "\"%V\" (key file mismatch?)", what[kind], &id->id);
         return NGX_ERROR;
     }
 
     ngx_shmtx_lock(&shpool->mutex);
 
-    space = ngx_http_objspace_space_lookup_locked(sh, &id->space, hash);
+    slots = ngx_http_objspace_cache_slots_locked(sh, name, hash, kind,
+                                                 ngx_time(), &s, &serial2);
 
-    if (space && space->serial == serial) {
-        ngx_http_objspace_skey_put(space->skey, date, region, key);
+    if (slots && serial2 == serial) {
+        ngx_http_objspace_skey_put(slots, date, region, key);
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
 
     return NGX_OK;
+}
+
+
+/*
+ * The key slots and sealed secret (a borrowed pointer into the zone, valid
+ * while the mutex is held) of an identity's current (kind 0) or previous
+ * (kind 1) secret or a space's backend secret (kind 2).  NULL with
+ * *serial = 0: no usable previous secret; NULL with *serial = 1: no entry.
+ */
+
+static ngx_http_objspace_skey_t *
+ngx_http_objspace_cache_slots_locked(ngx_http_objspace_shctx_t *sh,
+    ngx_str_t *name, uint32_t hash, ngx_uint_t kind, time_t now,
+    ngx_str_t *sealed, ngx_uint_t *serial)
+{
+    ngx_http_objspace_ident_node_t  *node;
+    ngx_http_objspace_space_node_t  *space;
+
+    *serial = 1;
+
+    if (kind == NGX_HTTP_OBJSPACE_KEY_BACKEND) {
+        space = ngx_http_objspace_space_lookup_locked(sh, name, hash);
+        if (space == NULL) {
+            return NULL;
+        }
+
+        ngx_http_objspace_node_str(space->data, space->len,
+                                   NGX_HTTP_OBJSPACE_S_SECRET, sealed);
+        *serial = space->serial;
+
+        return space->skey;
+    }
+
+    node = ngx_http_objspace_ident_lookup_locked(sh, name, hash);
+    if (node == NULL || node->negative) {
+        return NULL;
+    }
+
+    if (kind == 1 && (!node->has_prev || now >= node->prev_until)) {
+        *serial = 0;
+        return NULL;
+    }
+
+    ngx_http_objspace_node_str(node->data, node->len,
+                               kind ? NGX_HTTP_OBJSPACE_I_PREV
+                                    : NGX_HTTP_OBJSPACE_I_SECRET, sealed);
+    *serial = node->serial;
+
+    return node->skey[kind];
 }
 
 
@@ -1141,49 +1179,9 @@ static char *
 ngx_http_objspace_parse_ident(ngx_http_objspace_kv_t *kv, ngx_uint_t n,
     ngx_http_objspace_ident_rec_t *rec)
 {
-    ngx_str_t   *k, *f;
-    ngx_uint_t   i;
-
     ngx_memzero(rec, sizeof(ngx_http_objspace_ident_rec_t));
 
-    for (i = 0; i < n; i++) {
-        k = &kv[i].key;
-
-#define ngx_http_objspace_field_is(s)                                        \
-        (k->len == sizeof(s) - 1 && ngx_strncmp(k->data, s, k->len) == 0)
-
-        if (ngx_http_objspace_field_is("v")) {
-            f = &rec->v;
-        } else if (ngx_http_objspace_field_is("id")) {
-            f = &rec->str[NGX_HTTP_OBJSPACE_I_ID];
-        } else if (ngx_http_objspace_field_is("space")) {
-            f = &rec->str[NGX_HTTP_OBJSPACE_I_SPACE];
-        } else if (ngx_http_objspace_field_is("tenant")) {
-            f = &rec->str[NGX_HTTP_OBJSPACE_I_TENANT];
-        } else if (ngx_http_objspace_field_is("name")) {
-            f = &rec->str[NGX_HTTP_OBJSPACE_I_NAME];
-        } else if (ngx_http_objspace_field_is("prefix")) {
-            f = &rec->str[NGX_HTTP_OBJSPACE_I_PREFIX];
-        } else if (ngx_http_objspace_field_is("secret")) {
-            f = &rec->str[NGX_HTTP_OBJSPACE_I_SECRET];
-        } else if (ngx_http_objspace_field_is("secret_prev")) {
-            f = &rec->str[NGX_HTTP_OBJSPACE_I_PREV];
-        } else if (ngx_http_objspace_field_is("mode")) {
-            f = &rec->mode;
-        } else if (ngx_http_objspace_field_is("immutable")) {
-            f = &rec->immutable;
-        } else if (ngx_http_objspace_field_is("status")) {
-            f = &rec->status;
-        } else if (ngx_http_objspace_field_is("expires_at")) {
-            f = &rec->expires_at;
-        } else if (ngx_http_objspace_field_is("secret_prev_until")) {
-            f = &rec->prev_until;
-        } else {
-            continue;
-        }
-
-        *f = kv[i].value;
-    }
+    ngx_http_objspace_fields(kv, n, ngx_http_objspace_ident_fields, rec);
 
     if (rec->v.len != 1 || rec->v.data[0] != '1') {
         return "unknown schema version \"v\"";
@@ -1229,42 +1227,9 @@ static char *
 ngx_http_objspace_parse_space(ngx_http_objspace_kv_t *kv, ngx_uint_t n,
     ngx_http_objspace_space_rec_t *rec)
 {
-    ngx_str_t   *k, *f;
-    ngx_uint_t   i;
-
     ngx_memzero(rec, sizeof(ngx_http_objspace_space_rec_t));
 
-    for (i = 0; i < n; i++) {
-        k = &kv[i].key;
-
-        if (ngx_http_objspace_field_is("v")) {
-            f = &rec->v;
-        } else if (ngx_http_objspace_field_is("id")) {
-            f = &rec->str[NGX_HTTP_OBJSPACE_S_ID];
-        } else if (ngx_http_objspace_field_is("tenant")) {
-            f = &rec->str[NGX_HTTP_OBJSPACE_S_TENANT];
-        } else if (ngx_http_objspace_field_is("name")) {
-            f = &rec->str[NGX_HTTP_OBJSPACE_S_NAME];
-        } else if (ngx_http_objspace_field_is("bucket")) {
-            f = &rec->str[NGX_HTTP_OBJSPACE_S_BUCKET];
-        } else if (ngx_http_objspace_field_is("backend_ak")) {
-            f = &rec->str[NGX_HTTP_OBJSPACE_S_BACKEND_AK];
-        } else if (ngx_http_objspace_field_is("backend_secret")) {
-            f = &rec->str[NGX_HTTP_OBJSPACE_S_SECRET];
-        } else if (ngx_http_objspace_field_is("status")) {
-            f = &rec->status;
-        } else if (ngx_http_objspace_field_is("visibility")) {
-            f = &rec->visibility;
-        } else if (ngx_http_objspace_field_is("quota_bytes")) {
-            f = &rec->quota;
-        } else {
-            continue;
-        }
-
-#undef ngx_http_objspace_field_is
-
-        *f = kv[i].value;
-    }
+    ngx_http_objspace_fields(kv, n, ngx_http_objspace_space_fields, rec);
 
     if (rec->v.len != 1 || rec->v.data[0] != '1') {
         return "unknown schema version \"v\" in its space";
@@ -1300,6 +1265,29 @@ ngx_http_objspace_parse_space(ngx_http_objspace_kv_t *kv, ngx_uint_t n,
     }
 
     return NULL;
+}
+
+
+/* picks the fields a table names out of a flattened HGETALL */
+
+static void
+ngx_http_objspace_fields(ngx_http_objspace_kv_t *kv, ngx_uint_t n,
+    ngx_http_objspace_field_t *fields, void *rec)
+{
+    ngx_uint_t                  i;
+    ngx_http_objspace_field_t  *f;
+
+    for (i = 0; i < n; i++) {
+        for (f = fields; f->name.len; f++) {
+            if (f->name.len == kv[i].key.len
+                && ngx_strncmp(f->name.data, kv[i].key.data, f->name.len)
+                   == 0)
+            {
+                *(ngx_str_t *) ((u_char *) rec + f->offset) = kv[i].value;
+                break;
+            }
+        }
+    }
 }
 
 

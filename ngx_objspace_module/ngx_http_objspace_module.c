@@ -23,6 +23,7 @@
 
 #include "ngx_http_objspace_module.h"
 #include "ngx_http_objspace_authz.h"
+#include "ngx_http_objspace_xml.h"
 
 
 #define NGX_HTTP_OBJSPACE_BODY_NONE      0
@@ -61,6 +62,8 @@ typedef enum {
     NGX_HTTP_OBJSPACE_E_BAD_REQUEST,
     NGX_HTTP_OBJSPACE_E_TIMEOUT,
     NGX_HTTP_OBJSPACE_E_TOO_LARGE,
+    NGX_HTTP_OBJSPACE_E_MALFORMED_XML,
+    NGX_HTTP_OBJSPACE_E_MAX_MESSAGE,
     NGX_HTTP_OBJSPACE_E_MAX
 } ngx_http_objspace_err_e;
 
@@ -121,7 +124,9 @@ typedef struct {
     unsigned                        done:1;
     unsigned                        denied:1;
     unsigned                        body_done:1;
-    unsigned                        body_read:1;    /* read in access phase */
+    unsigned                        prepared:1;
+    unsigned                        read_first:1;   /* read in access phase */
+    unsigned                        check_keys:1;   /* DeleteObjects */
     unsigned                        xml_sent:1;
     unsigned                        xml_header:1;
 } ngx_http_objspace_ctx_t;
@@ -153,6 +158,9 @@ static ngx_int_t ngx_http_objspace_upstream_query(ngx_http_request_t *r,
 static ngx_int_t ngx_http_objspace_fail(ngx_http_request_t *r,
     ngx_http_objspace_ctx_t *ctx, ngx_uint_t err, const char *reason);
 static void ngx_http_objspace_body_handler(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_objspace_delete_key(void *data, ngx_str_t *key);
+static ngx_int_t ngx_http_objspace_check_delete(ngx_http_request_t *r,
+    ngx_http_objspace_ctx_t *ctx);
 static ngx_int_t ngx_http_objspace_list_buckets(ngx_http_request_t *r);
 static void ngx_http_objspace_fingerprint(ngx_str_t *ak, u_char *out);
 static void ngx_http_objspace_cleanup(void *data);
@@ -275,7 +283,12 @@ static ngx_http_objspace_err_t  ngx_http_objspace_errors[] = {
                  "or written to within the timeout period.") },
     { ngx_string("EntityTooLarge"), NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
       ngx_string("Your proposed upload exceeds the maximum allowed "
-                 "object size.") }
+                 "object size.") },
+    { ngx_string("MalformedXML"), NGX_HTTP_BAD_REQUEST,
+      ngx_string("The XML you provided was not well-formed or did not "
+                 "validate against our published schema.") },
+    { ngx_string("MaxMessageLengthExceeded"), NGX_HTTP_BAD_REQUEST,
+      ngx_string("Your request was too big.") }
 };
 
 
@@ -581,7 +594,7 @@ ngx_http_objspace_handler(ngx_http_request_t *r)
         }
     }
 
-    if (!ctx->body_read) {
+    if (!ctx->prepared) {
 
         rc = ngx_http_objspace_authorize(r, ctx);
         if (rc != NGX_OK) {
@@ -602,6 +615,39 @@ ngx_http_objspace_handler(ngx_http_request_t *r)
         rc = ngx_http_objspace_prepare_body(r, ctx);
         if (rc != NGX_OK) {
             return rc;
+        }
+
+        if (ctx->authz_flags & NGX_HTTP_OBJSPACE_AUTHZ_CHECK_KEYS) {
+
+            if (r->headers_in.content_length_n
+                > NGX_HTTP_OBJSPACE_MAX_DELETE_BODY)
+            {
+                return ngx_http_objspace_fail(r, ctx,
+                                        NGX_HTTP_OBJSPACE_E_MAX_MESSAGE,
+                                        "delete body too large");
+            }
+
+            ctx->check_keys = 1;
+            ctx->read_first = 1;
+        }
+
+        ctx->prepared = 1;
+
+        if (ctx->read_first) {
+            /*
+             * Read (and verify) the whole body before the backend request
+             * starts; the proxy then sends the preserved body.
+             */
+
+            rc = ngx_http_read_client_request_body(r,
+                                               ngx_http_objspace_body_handler);
+
+            if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+                return rc;
+            }
+
+            ngx_http_finalize_request(r, NGX_DONE);
+            return NGX_DONE;
         }
     }
 
@@ -1668,33 +1714,131 @@ ngx_http_objspace_prepare_body(ngx_http_request_t *r,
                                            decoded)
                                - ctx->upstream_length.data;
 
-    if (decoded > 0) {
-        return NGX_OK;
+    if (decoded == 0) {
+        /* nothing to hold back: verify the whole (tiny) body first */
+        ctx->read_first = 1;
     }
 
-    /* nothing to hold back: verify the whole (tiny) body first */
-
-    ctx->body_read = 1;
-
-    rc = ngx_http_read_client_request_body(r, ngx_http_objspace_body_handler);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    ngx_http_finalize_request(r, NGX_DONE);
-
-    return NGX_DONE;
+    return NGX_OK;
 }
 
+
+/*
+ * The body was read in the access phase (and verified by the request body
+ * filter on its way in).  For DeleteObjects every <Key> is checked against
+ * the identity's scope before the phases resume; one refused key refuses
+ * the whole request, so nothing is deleted.
+ */
 
 static void
 ngx_http_objspace_body_handler(ngx_http_request_t *r)
 {
+    ngx_http_objspace_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_objspace_module);
+
     r->preserve_body = 1;
+
+    if (ctx && ctx->check_keys && !ctx->err) {
+        (void) ngx_http_objspace_check_delete(r, ctx);
+    }
 
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);
+}
+
+
+static ngx_uint_t
+ngx_http_objspace_delete_key(void *data, ngx_str_t *key)
+{
+    ngx_http_request_t            *r = data;
+    ngx_http_objspace_ctx_t       *ctx;
+    ngx_http_objspace_loc_conf_t  *olcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_objspace_module);
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_objspace_module);
+
+    return ngx_http_objspace_authz_key(ctx->id, key, olcf->deny_prefixes);
+}
+
+
+static ngx_int_t
+ngx_http_objspace_check_delete(ngx_http_request_t *r,
+    ngx_http_objspace_ctx_t *ctx)
+{
+    off_t                     off;
+    ssize_t                   n;
+    ngx_int_t                 rc;
+    ngx_uint_t                reason;
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl;
+    ngx_http_objspace_xml_t  *x;
+    u_char                    buf[4096];
+
+    x = ngx_http_objspace_xml_create(ngx_http_objspace_delete_key, r);
+    if (x == NULL) {
+        return ngx_http_objspace_fail(r, ctx, NGX_HTTP_OBJSPACE_E_INTERNAL,
+                                      "xml parser");
+    }
+
+    rc = NGX_HTTP_OBJSPACE_XML_OK;
+
+    for (cl = r->request_body ? r->request_body->bufs : NULL;
+         cl && rc == NGX_HTTP_OBJSPACE_XML_OK;
+         cl = cl->next)
+    {
+        b = cl->buf;
+
+        if (!b->in_file) {
+            rc = ngx_http_objspace_xml_feed(x, b->pos, b->last - b->pos, 0);
+            continue;
+        }
+
+        for (off = b->file_pos; off < b->file_last; off += n) {
+            n = ngx_read_file(b->file, buf,
+                              ngx_min((off_t) sizeof(buf),
+                                      b->file_last - off), off);
+            if (n <= 0) {
+                rc = NGX_HTTP_OBJSPACE_XML_NOMEM;
+                break;
+            }
+
+            rc = ngx_http_objspace_xml_feed(x, buf, n, 0);
+            if (rc != NGX_HTTP_OBJSPACE_XML_OK) {
+                break;
+            }
+        }
+    }
+
+    if (rc == NGX_HTTP_OBJSPACE_XML_OK) {
+        rc = ngx_http_objspace_xml_feed(x, NULL, 0, 1);
+    }
+
+    reason = ngx_http_objspace_xml_refusal(x);
+
+    ngx_http_objspace_xml_free(x);
+
+    switch (rc) {
+
+    case NGX_HTTP_OBJSPACE_XML_OK:
+        return NGX_OK;
+
+    case NGX_HTTP_OBJSPACE_XML_REFUSED:
+        ctx->deny_reason = ngx_http_objspace_authz_reasons[reason];
+        ctx->denied = 1;
+        return ngx_http_objspace_fail(r, ctx,
+                                      NGX_HTTP_OBJSPACE_E_ACCESS_DENIED,
+                                      (const char *) ctx->deny_reason.data);
+
+    case NGX_HTTP_OBJSPACE_XML_NOMEM:
+        return ngx_http_objspace_fail(r, ctx, NGX_HTTP_OBJSPACE_E_INTERNAL,
+                                      "reading the delete body");
+
+    default:
+        return ngx_http_objspace_fail(r, ctx,
+                                      NGX_HTTP_OBJSPACE_E_MALFORMED_XML,
+                                      "malformed delete body");
+    }
 }
 
 
@@ -1750,6 +1894,15 @@ ngx_http_objspace_fail(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx,
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_objspace_module);
 
     ctx->err = err;
+
+    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+        /*
+         * The body will be discarded; a client that waited for
+         * "100 Continue" may not send it, so the connection cannot be
+         * trusted to be in step for another request.
+         */
+        r->keepalive = 0;
+    }
 
     if (ctx->deny_reason.len == 0) {
         ctx->deny_reason.data = (u_char *) reason;
@@ -2019,12 +2172,6 @@ ngx_http_objspace_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         pos = b->pos;
         last_out = NULL;
 
-        if (ctx->body_done && pos != b->last) {
-            return ngx_http_objspace_body_error(r, ctx,
-                                       NGX_HTTP_OBJSPACE_E_INVALID_CHUNK,
-                                       "data after the final chunk");
-        }
-
         if (ctx->body_mode == NGX_HTTP_OBJSPACE_BODY_SHA256) {
 
             if (pos != b->last) {
@@ -2040,7 +2187,13 @@ ngx_http_objspace_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
         } else {
 
-            while (pos < b->last && !ctx->body_done) {
+            /*
+             * After the final chunk the decoder still sees what follows
+             * (an optional CRLF that may arrive in a later buffer) and
+             * refuses anything else.
+             */
+
+            while (pos < b->last) {
 
                 rc = ngx_http_objspace_chunked_feed(ctx->chunked, &pos,
                                                     b->last, &slice);
@@ -2062,13 +2215,6 @@ ngx_http_objspace_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
                 if (rc == NGX_DONE) {
                     ctx->body_done = 1;
-
-                    if (pos != b->last) {
-                        return ngx_http_objspace_body_error(r, ctx,
-                                       NGX_HTTP_OBJSPACE_E_INVALID_CHUNK,
-                                       "data after the final chunk");
-                    }
-
                     break;
                 }
 
