@@ -189,6 +189,7 @@ static ngx_int_t ngx_http_objspace_backend_host_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 
 static void *ngx_http_objspace_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_objspace_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_objspace_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_objspace_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -422,7 +423,7 @@ static ngx_http_module_t  ngx_http_objspace_module_ctx = {
     ngx_http_objspace_init,                /* postconfiguration */
 
     ngx_http_objspace_create_main_conf,    /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_objspace_init_main_conf,      /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -2801,6 +2802,19 @@ ngx_http_objspace_create_main_conf(ngx_conf_t *cf)
     omcf->negative_valid = NGX_CONF_UNSET;
 
     return omcf;
+}
+
+
+static char *
+ngx_http_objspace_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_objspace_main_conf_t *omcf = conf;
+
+    ngx_conf_init_msec_value(omcf->redis_timeout, 1000);
+    ngx_conf_init_value(omcf->cache_valid, 30);
+    ngx_conf_init_value(omcf->negative_valid, 10);
+
+    return NGX_CONF_OK;
 }
 
 
