@@ -7,6 +7,7 @@
 # 503 while quota is not ready); docs/provisioner.md has the manual smoke
 # procedure against a real RustFS.  Redis is real.
 
+import atexit
 import json
 import os
 import re
@@ -52,6 +53,7 @@ ROOT_AK, ROOT_SK = "rustfsroot", seed.new_secret_key()
 port = stack.free_port()
 fake = subprocess.Popen([sys.executable, FAKE, str(port), ROOT_AK, ROOT_SK],
                         stdout=subprocess.PIPE, text=True)
+atexit.register(lambda: fake.poll() is None and fake.kill())
 fake.stdout.readline()
 FURL = "http://127.0.0.1:%d" % port
 
