@@ -496,7 +496,7 @@ ngx_http_objspace_redis_connect(ngx_http_objspace_redis_conn_t *conn)
 
     if (!conn->up && now - conn->logged < NGX_HTTP_OBJSPACE_REDIS_LOG_EVERY) {
         conn->log.log_level = ngx_min(rd->cycle->log->log_level,
-                                      NGX_LOG_CRIT);
+                                      NGX_LOG_ALERT);
 
     } else {
         conn->log.log_level = rd->cycle->log->log_level;
