@@ -7,6 +7,7 @@
 # shape, --help for every command, bad input refused with a clear message
 # and a non-zero exit status.  (End to end through nginx: t/11x.)
 
+import atexit
 import json
 import os
 import re
@@ -507,13 +508,17 @@ tap.ok(r.returncode == 0 and not [s for s in secrets_seen if s in r.stdout],
 
 # ------------------------------------------------------------- daemon
 
+daemons = []
+atexit.register(lambda: [p.kill() for p in daemons if p.poll() is None])
 d1 = subprocess.Popen([BIN, "--config", conf, "run"],
                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                       text=True)
+daemons.append(d1)
 time.sleep(1.5)
 d2 = subprocess.Popen([BIN, "--config", conf, "run"],
                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                       text=True)
+daemons.append(d2)
 time.sleep(1.5)
 leader = R.get("objspace:prov:leader") or ""
 tap.ok(leader.endswith(":%d" % d1.pid), "first daemon holds the lease")
