@@ -163,6 +163,9 @@ static ngx_int_t ngx_http_objspace_check_delete(ngx_http_request_t *r,
     ngx_http_objspace_ctx_t *ctx);
 static ngx_int_t ngx_http_objspace_list_buckets(ngx_http_request_t *r);
 static void ngx_http_objspace_fingerprint(ngx_str_t *ak, u_char *out);
+static ngx_int_t ngx_http_objspace_post_read(ngx_http_request_t *r);
+static u_char *ngx_http_objspace_log_error(ngx_http_request_t *r,
+    ngx_http_request_t *sr, u_char *buf, size_t len);
 static void ngx_http_objspace_cleanup(void *data);
 
 static ngx_int_t ngx_http_objspace_request_body_filter(ngx_http_request_t *r,
@@ -548,6 +551,8 @@ ngx_http_objspace_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    r->log_handler = ngx_http_objspace_log_error;
+
     ctx = ngx_http_get_module_ctx(r, ngx_http_objspace_module);
 
     if (ctx == NULL) {
@@ -608,12 +613,14 @@ ngx_http_objspace_handler(ngx_http_request_t *r)
             return NGX_OK;
         }
 
-        rc = ngx_http_objspace_upstream(r, ctx);
+        /* the body first: the upstream rewrite drops aws-chunked headers */
+
+        rc = ngx_http_objspace_prepare_body(r, ctx);
         if (rc != NGX_OK) {
             return rc;
         }
 
-        rc = ngx_http_objspace_prepare_body(r, ctx);
+        rc = ngx_http_objspace_upstream(r, ctx);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -1956,6 +1963,77 @@ ngx_http_objspace_fingerprint(ngx_str_t *ak, u_char *out)
 }
 
 
+/*
+ * Replaces nginx's error-log context for gateway requests: nginx appends the
+ * request line (object keys, presigned credentials and signatures) to every
+ * line it logs about a request; ours names the method, bucket, operation and
+ * identity id instead.
+ */
+
+static u_char *
+ngx_http_objspace_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
+    u_char *buf, size_t len)
+{
+    u_char                    *p;
+    ngx_http_upstream_t       *u;
+    ngx_http_objspace_ctx_t   *ctx;
+
+    p = buf;
+
+    if (r->method_name.len) {
+        p = ngx_snprintf(p, len, ", method: %V", &r->method_name);
+        len -= p - buf;
+        buf = p;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_objspace_module);
+
+    if (ctx && ctx->parsed) {
+        p = ngx_snprintf(p, len, ", bucket: \"%V\", operation: %V",
+                         &ctx->s3.bucket,
+                         &ngx_http_objspace_s3_op_names[ctx->s3.op]);
+        len -= p - buf;
+        buf = p;
+    }
+
+    if (ctx && ctx->id) {
+        p = ngx_snprintf(p, len, ", identity: %V", &ctx->id->id);
+        len -= p - buf;
+        buf = p;
+    }
+
+    u = sr->upstream;
+
+    if (u && u->peer.name) {
+        p = ngx_snprintf(p, len, ", upstream: %V", u->peer.name);
+        len -= p - buf;
+        buf = p;
+    }
+
+    return p;
+}
+
+
+/*
+ * Post-read phase: a server whose default location is a gateway gets the
+ * sanitised log context before anything else is logged about the request.
+ */
+
+static ngx_int_t
+ngx_http_objspace_post_read(ngx_http_request_t *r)
+{
+    ngx_http_objspace_loc_conf_t  *olcf;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_objspace_module);
+
+    if (olcf->gateway) {
+        r->log_handler = ngx_http_objspace_log_error;
+    }
+
+    return NGX_DECLINED;
+}
+
+
 static void
 ngx_http_objspace_cleanup(void *data)
 {
@@ -3220,6 +3298,13 @@ ngx_http_objspace_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_objspace_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_objspace_post_read;
 
     ngx_str_set(&name, "request_id");
     ngx_http_objspace_request_id_index = ngx_http_get_variable_index(cf,
