@@ -1255,6 +1255,13 @@ ngx_http_objspace_upstream(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
             continue;
         }
 
+        if ((ctx->authz_flags & NGX_HTTP_OBJSPACE_AUTHZ_NEEDS_ABSENT)
+            && (ngx_http_objspace_is("if-none-match")
+                || ngx_http_objspace_is("if-match")))
+        {
+            continue;
+        }
+
         if (streaming
             && (ngx_http_objspace_is("x-amz-decoded-content-length")
                 || ngx_http_objspace_is("x-amz-trailer")
@@ -1328,6 +1335,25 @@ ngx_http_objspace_upstream(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
         }
 
 #undef ngx_http_objspace_is
+    }
+
+    if (ctx->authz_flags & NGX_HTTP_OBJSPACE_AUTHZ_NEEDS_ABSENT) {
+
+        /*
+         * Write-once identity: the backend creates the object only if the
+         * key does not exist yet, atomically, so of two racing writes to a
+         * new key exactly one wins (412 PreconditionFailed for the other).
+         */
+
+        nh = ngx_list_push(&headers);
+        if (nh == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        nh->hash = 1;
+        ngx_str_set(&nh->key, "If-None-Match");
+        nh->lowcase_key = (u_char *) "if-none-match";
+        ngx_str_set(&nh->value, "*");
     }
 
     nh = ngx_list_push(&headers);
