@@ -1739,6 +1739,12 @@ ngx_http_objspace_prepare_body(ngx_http_request_t *r,
     ctx->body_mode = NGX_HTTP_OBJSPACE_BODY_CHUNKED;
     ctx->body_expected = decoded;
 
+    if (r->headers_in.chunked) {
+        /* the proxy re-chunks the decoded body: no Content-Length */
+        ngx_str_null(&ctx->upstream_length);
+        goto decoded;
+    }
+
     ctx->upstream_length.data = ngx_pnalloc(r->pool, NGX_OFF_T_LEN);
     if (ctx->upstream_length.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1747,6 +1753,8 @@ ngx_http_objspace_prepare_body(ngx_http_request_t *r,
     ctx->upstream_length.len = ngx_sprintf(ctx->upstream_length.data, "%O",
                                            decoded)
                                - ctx->upstream_length.data;
+
+decoded:
 
     if (decoded == 0) {
         /* nothing to hold back: verify the whole (tiny) body first */
