@@ -183,12 +183,13 @@ fuzz_authz(ngx_http_objspace_s3_req_t *s3, ngx_str_t *cb, ngx_str_t *ck)
     ngx_http_objspace_identity_t  id;
 
     static ngx_str_t  entries[] = {
-        ngx_string("space-bkt/internal/"),
-        ngx_string("other-bkt/")
+        ngx_string("/space-bkt/release/internal/"),
+        ngx_string("release/blobs/"),
+        ngx_string("/other-bkt/")
     };
 
     deny.elts = entries;
-    deny.nelts = 2;
+    deny.nelts = 3;
     deny.size = sizeof(ngx_str_t);
 
     for (mode = NGX_HTTP_OBJSPACE_MODE_READ_ONLY;
@@ -223,8 +224,9 @@ fuzz_authz(ngx_http_objspace_s3_req_t *s3, ngx_str_t *cb, ngx_str_t *ck)
                 && (s3->key.len < 8
                     || ngx_memcmp(s3->key.data, "release/", 8) != 0
                     || s3->key_has_dot_segment
-                    || (s3->key.len >= 9
-                        && ngx_memcmp(s3->key.data, "internal/", 9) == 0)))
+                    || (s3->key.len >= 14
+                        && ngx_memcmp(s3->key.data, "release/blobs/", 14)
+                           == 0)))
             || (id.immutable && (bit & NGX_HTTP_OBJSPACE_OPS_MUTATE)))
         {
             abort();

@@ -429,11 +429,23 @@ ngx_http_objspace_authz_list(ngx_http_objspace_identity_t *id,
 
 
 /*
- * Deny entries are "bucket/keyprefix" (a leading '/' is ignored): the
- * target T = bucket "/" key is refused when an entry is a byte prefix of T;
- * with overlap (listings, where key is the listing prefix) also when T is
- * a prefix of an entry, since the listing would include denied names.
- * Empty entries never match.
+ * Two forms of deny entry (docs/permissions.md, "Deny list"):
+ *
+ *   "keyprefix"           key-relative, in every bucket: the target key is
+ *                         refused when the entry is a byte prefix of it; a
+ *                         listing when the entry is a byte prefix of its
+ *                         prefix (a listing inside the denied range).  A
+ *                         wider listing passes: otherwise the defaults
+ *                         ("blobs/", ...) would refuse every whole-bucket
+ *                         listing;
+ *   "/bucket/keyprefix"   anchored to a bucket: T = bucket "/" key is
+ *                         refused when the entry (without its '/') is a
+ *                         byte prefix of T; with overlap (listings, key =
+ *                         the listing prefix) also when T is a prefix of
+ *                         the entry, since the listing would show denied
+ *                         names.  "/b/" walls off the whole bucket "b".
+ *
+ * Empty entries (and a lone "/") never match.
  */
 
 static ngx_uint_t
@@ -456,10 +468,23 @@ ngx_http_objspace_authz_denied(ngx_str_t *bucket, ngx_str_t *key,
         e = deny[k].data;
         elen = deny[k].len;
 
-        if (elen && e[0] == '/') {
-            e++;
-            elen--;
+        if (elen == 0) {
+            continue;
         }
+
+        if (e[0] != '/') {
+
+            /* key-relative */
+
+            if (elen <= key->len && ngx_memcmp(key->data, e, elen) == 0) {
+                return 1;
+            }
+
+            continue;
+        }
+
+        e++;
+        elen--;
 
         if (elen == 0 || (elen > tlen && !overlap)) {
             continue;

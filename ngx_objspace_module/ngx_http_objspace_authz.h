@@ -61,8 +61,9 @@ typedef enum {
  *   copy_bucket,
  *   copy_key:      for CopyObject / UploadPartCopy, the parsed
  *                  x-amz-copy-source (decoded key); NULL otherwise
- *   deny_prefixes: ngx_str_t array of "bucket/keyprefix" entries
- *                  (objspace_deny_prefix), or NULL
+ *   deny_prefixes: ngx_str_t array of objspace_deny_prefix entries,
+ *                  "keyprefix" (in every bucket) or "/bucket/keyprefix",
+ *                  or NULL
  *   flags:         out, NGX_HTTP_OBJSPACE_AUTHZ_* flags (0 if none)
  * Returns NGX_HTTP_OBJSPACE_AUTHZ_OK or the reason for a refusal.
  */

@@ -550,9 +550,11 @@ test_deny(void)
     ngx_http_objspace_identity_t  id;
 
     static ngx_str_t  entries[] = {
-        ngx_string("space-bkt/internal/"),
+        ngx_string("/space-bkt/internal/"),
         ngx_string("/rustshare-meta/"),
         ngx_string("blobs/"),
+        ngx_string("apps/rustshare/"),
+        ngx_string("/"),
         ngx_string("")
     };
 
@@ -593,9 +595,42 @@ test_deny(void)
           A(DENY_PREFIX) },
         { "rustshare-meta", "GET", "/rustshare-meta?prefix=x", NULL,
           A(DENY_PREFIX) },
-        { "blobs", "GET", "/blobs/x", NULL, A(DENY_PREFIX) },
+        { "blobs", "GET", "/blobs/x", NULL, OK },
+        { "blobs", "GET", "/blobs/blobs/x", NULL, A(DENY_PREFIX) },
         { "blobsy", "GET", "/blobsy/x", NULL, OK },
         { "blobsy", "GET", "/blobsy", NULL, OK },
+
+        /* key-relative entries: in every bucket, whatever the scope */
+        { "other-bkt", "GET", "/other-bkt/blobs/x", NULL, A(DENY_PREFIX) },
+        { "other-bkt", "HEAD", "/other-bkt/blobs/x", NULL, A(DENY_PREFIX) },
+        { "other-bkt", "PUT", "/other-bkt/blobs/", NULL, A(DENY_PREFIX) },
+        { "other-bkt", "PUT", "/other-bkt/blobs%2Fx", NULL, A(DENY_PREFIX) },
+        { "other-bkt", "DELETE", "/other-bkt/apps/rustshare/db", NULL,
+          A(DENY_PREFIX) },
+        { "other-bkt", "POST", "/other-bkt/blobs/x?uploads", NULL,
+          A(DENY_PREFIX) },
+        { "other-bkt", "GET", "/other-bkt/apps/rustshare", NULL, OK },
+        { "other-bkt", "GET", "/other-bkt/apps/other/x", NULL, OK },
+        { "other-bkt", "GET", "/other-bkt/blobs", NULL, OK },
+        { "other-bkt", "GET", "/other-bkt/Blobs/x", NULL, OK },
+        { "other-bkt", "GET", "/other-bkt/x/blobs/y", NULL, OK },
+        { "other-bkt", "PUT", "/other-bkt/x", "/other-bkt/blobs/y",
+          A(COPY_SOURCE) },
+        { "other-bkt", "PUT", "/other-bkt/blobs/y", "/other-bkt/x",
+          A(DENY_PREFIX) },
+        { "other-bkt", "GET", "/other-bkt?prefix=blobs/", NULL,
+          A(DENY_PREFIX) },
+        { "other-bkt", "GET", "/other-bkt?list-type=2&prefix=blobs%2Fa",
+          NULL, A(DENY_PREFIX) },
+        { "other-bkt", "GET", "/other-bkt?versions&prefix=apps/rustshare/",
+          NULL, A(DENY_PREFIX) },
+        { "other-bkt", "GET", "/other-bkt?uploads&prefix=blobs/", NULL,
+          A(DENY_PREFIX) },
+        { "other-bkt", "GET", "/other-bkt?list-type=2", NULL, OK },
+        { "other-bkt", "GET", "/other-bkt?prefix=blobs", NULL, OK },
+        { "other-bkt", "GET", "/other-bkt?prefix=apps/", NULL, OK },
+        { "other-bkt", "HEAD", "/other-bkt", NULL, OK },
+        { "other-bkt", "POST", "/other-bkt?delete", NULL, OK },
     };
 
     deny.elts = entries;
@@ -609,7 +644,8 @@ test_deny(void)
                    rows[i].copy_source, &deny, &op, &flags);
 
         tap_ok(rc == rows[i].expect,
-               "deny [space-bkt/internal/ /rustshare-meta/ blobs/]: "
+               "deny [/space-bkt/internal/ /rustshare-meta/ blobs/ "
+               "apps/rustshare/]: "
                "%s %s%s%s -> %s (got %d)", rows[i].method, rows[i].uri,
                rows[i].copy_source ? " from " : "",
                rows[i].copy_source ? rows[i].copy_source : "",
@@ -649,7 +685,8 @@ test_delete_keys(void)
     u_char                        big[1100];
 
     static ngx_str_t  entries[] = {
-        ngx_string("space-bkt/release/internal/")
+        ngx_string("/space-bkt/release/internal/"),
+        ngx_string("blobs/")
     };
 
     static const struct {
@@ -665,6 +702,7 @@ test_delete_keys(void)
         { "release/../other", A(DOT_SEGMENT) },
         { "release/./a", A(DOT_SEGMENT) },
         { "release/internal/x", A(DENY_PREFIX) },
+        { "blobs/x", A(PREFIX) },
         { "", A(INVALID_KEY) },
         { "release/\x01", A(INVALID_KEY) },
         { "release/\xc3", A(INVALID_KEY) },
@@ -672,7 +710,7 @@ test_delete_keys(void)
     };
 
     deny.elts = entries;
-    deny.nelts = 1;
+    deny.nelts = 2;
     deny.size = sizeof(ngx_str_t);
 
     identity(&id, MODE(PUBLISHER), "space-bkt", "release/", 0);
@@ -697,6 +735,20 @@ test_delete_keys(void)
     key.len = 1024;
     tap_ok(ngx_http_objspace_authz_key(&id, &key, &deny) == OK,
            "DeleteObjects body key of 1024 bytes -> ok");
+
+    identity(&id, MODE(PUBLISHER), "space-bkt", "", 0);
+    ngx_str_set(&key, "blobs/x");
+    tap_ok(ngx_http_objspace_authz_key(&id, &key, &deny) == A(DENY_PREFIX),
+           "DeleteObjects body key \"blobs/x\", whole-bucket identity "
+           "-> deny_prefix");
+
+    ngx_str_set(&key, "release/internal/x");
+    tap_ok(ngx_http_objspace_authz_key(&id, &key, &deny) == A(DENY_PREFIX),
+           "DeleteObjects body key under an anchored entry -> deny_prefix");
+
+    ngx_str_set(&key, "blobsx");
+    tap_ok(ngx_http_objspace_authz_key(&id, &key, &deny) == OK,
+           "DeleteObjects body key \"blobsx\" -> ok");
 }
 
 
