@@ -5,6 +5,7 @@
 #   make test        deps + build + unit tests + the whole suite via prove
 #   make demo        redis + Ceph RGW + nginx on loopback, one demo space
 #   make demo-stop   stop the demo stack
+#   make test-asan   the suite against an ASan+UBSan nginx + module
 #   make bench | fuzz | fuzz-long | style | clean
 
 SHELL      := /bin/bash
@@ -45,8 +46,8 @@ TEST_PREREQS := $(if $(wildcard t/unit/unit.mk),unit) \
                 $(if $(wildcard provisioner/Makefile),provisioner)
 BENCH_TARGETS += $(if $(wildcard bench/bench.mk),bench-sigv4)
 
-.PHONY: all build deps test test-only demo demo-stop bench fuzz fuzz-long \
-        style clean provisioner module-force
+.PHONY: all build deps test test-only test-asan demo demo-stop bench fuzz \
+        fuzz-long style clean provisioner module-force
 
 all: build
 
@@ -111,6 +112,17 @@ test: deps
 
 test-only:
 	@tools/test-run $(PROVE_JOBS) $(PROVE_ARGS) -- t/ $(UNIT_TESTS)
+
+# The suite against nginx 1.22.1 + the module built with ASan + UBSan from
+# Debian's source package (tools/asan-build -> build/asan/); fails on any
+# sanitizer report (tools/test-asan, docs/operations.md).
+test-asan: deps
+	@rc=0; \
+	for t in build $(TEST_PREREQS); do \
+	    $(MAKE) --no-print-directory $$t || rc=1; \
+	done; \
+	tools/test-asan $(PROVE_JOBS) $(PROVE_ARGS) -- t/ $(UNIT_TESTS) || rc=1; \
+	exit $$rc
 
 # ---------------------------------------------------------------- demo
 

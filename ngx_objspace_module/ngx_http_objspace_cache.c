@@ -810,6 +810,8 @@ ngx_http_objspace_cache_invalidate(ngx_cycle_t *cycle, ngx_str_t *msg)
 
     ngx_shmtx_unlock(&shpool->mutex);
 
+    (void) found;    /* read by the debug log only (built without it too) */
+
     if (kind == 1) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, cycle->log, 0,
                        "objspace cache: invalidate key fp:%08xD found:%ui",

@@ -36,7 +36,10 @@ import seed
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, "build")
 TOOLS = os.path.join(ROOT, "tools")
-MODULE = os.path.join(BUILD, "ngx_http_objspace_module.so")
+# OBJSPACE_NGINX / OBJSPACE_MODULE: another nginx binary and the module
+# built with it (make test-asan: tools/asan-build's pair)
+MODULE = os.environ.get("OBJSPACE_MODULE",
+                        os.path.join(BUILD, "ngx_http_objspace_module.so"))
 NGINX = os.environ.get("OBJSPACE_NGINX", "/usr/sbin/nginx")
 REGION = clients.REGION
 HOST_SUFFIX = clients.HOST_SUFFIX
