@@ -17,6 +17,8 @@
 #include "prov_cli.h"
 #include "prov_state.h"
 #include "prov_daemon.h"
+#include "prov_usage.h"
+#include "prov_audit.h"
 
 
 #define PROV_MAX_OPTS  12
@@ -109,6 +111,10 @@ static int prov_cmd_status(prov_cli_global_t *g, prov_opt_t *opts,
 static int prov_cmd_reconcile(prov_cli_global_t *g, prov_opt_t *opts,
     char **pos, int npos, prov_err_t *err);
 static int prov_cmd_run(prov_cli_global_t *g, prov_opt_t *opts,
+    char **pos, int npos, prov_err_t *err);
+static int prov_cmd_usage(prov_cli_global_t *g, prov_opt_t *opts,
+    char **pos, int npos, prov_err_t *err);
+static int prov_cmd_audit(prov_cli_global_t *g, prov_opt_t *opts,
     char **pos, int npos, prov_err_t *err);
 
 
@@ -224,6 +230,25 @@ static const prov_cmd_t  prov_cmds[] = {
       "stop it, releasing the lease.\n"
       "  --once   one pass as leader, then exit",
       { "once" }, 0, 0, prov_cmd_run },
+
+    { NULL, "usage", "usage SPACE",
+      "Shows a space's usage as the gateway counts it (objspace:usage):\n"
+      "bytes used, bytes reserved by uploads in flight, objects, quota,\n"
+      "percent used, and the last reconcile with the storage.",
+      { NULL }, 1, 1, prov_cmd_usage },
+
+    { NULL, "audit",
+      "audit --tenant T [--since T] [--space S] [--key K]",
+      "Prints one tenant's audit events (requests and control-plane\n"
+      "changes) from its files under audit_dir; never another tenant's.\n"
+      "  --tenant T   tenant id (required)\n"
+      "  --since T    2024-05-01, 2024-05-01T10:00:00Z, unix seconds, or a\n"
+      "               duration ago: 90m, 12h, 7d\n"
+      "  --space S    only this space (space id, bucket, tenant/name or\n"
+      "               name; it must be the tenant's)\n"
+      "  --key K      only this identity (key id or access key id; it must\n"
+      "               be the tenant's)",
+      { "tenant=", "since=", "space=", "key=" }, 0, 0, prov_cmd_audit },
 
     { NULL, NULL, NULL, NULL, { NULL }, 0, 0, NULL }
 };
@@ -679,6 +704,22 @@ prov_key_json(prov_ctx_t *ctx, prov_ident_t *id, prov_space_t *sp)
     if (j && id->secret_prev_until > prov_now()) {
         json_object_set_new(j, "previous_secret_valid_until",
                             prov_time_json(id->secret_prev_until));
+    }
+
+    if (j) {
+        redisReply  *lu;
+        prov_err_t   e;
+
+        /* from the audit stream, written by the daemon (prov_audit.c) */
+        lu = prov_redis_cmd(&ctx->redis, &e, "HGET %s %s", PROV_K_LASTUSED,
+                            id->id);
+        json_object_set_new(j, "last_used_at",
+                            lu && lu->type == REDIS_REPLY_STRING
+                            ? prov_time_json(strtoll(lu->str, NULL, 10))
+                            : json_null());
+        if (lu) {
+            freeReplyObject(lu);
+        }
     }
 
     return j;
@@ -1702,4 +1743,167 @@ prov_cmd_run(prov_cli_global_t *g, prov_opt_t *opts, char **pos, int npos,
     }
 
     return prov_daemon_run(g->config, prov_opt_set(opts, "once"), err);
+}
+
+
+static int
+prov_cmd_usage(prov_cli_global_t *g, prov_opt_t *opts, char **pos, int npos,
+    prov_err_t *err)
+{
+    int           rc;
+    prov_ctx_t    ctx;
+    prov_space_t  sp;
+
+    (void) opts;
+    (void) npos;
+
+    if (prov_cli_open(g, &ctx, err) != PROV_OK) {
+        return PROV_ERR;
+    }
+
+    rc = PROV_ERR;
+
+    if (prov_space_get(&ctx, pos[0], &sp, err) == PROV_OK) {
+        rc = prov_usage_show(&ctx, &sp, g->json, err);
+        prov_space_free(&sp);
+    }
+
+    prov_ctx_close(&ctx);
+
+    return rc;
+}
+
+
+/*
+ * --space and --key may name another tenant's space or key: they resolve
+ * through Redis and must belong to --tenant, else "unknown" (the answer
+ * does not tell whether it exists elsewhere).
+ */
+
+static int
+prov_cmd_audit(prov_cli_global_t *g, prov_opt_t *opts, char **pos, int npos,
+    prov_err_t *err)
+{
+    int                 rc, have_ctx;
+    char                ref[128], space[24], ident[24];
+    prov_ctx_t          ctx;
+    prov_space_t        sp;
+    prov_ident_t        id;
+    prov_config_t       cf;
+    const char         *s, *k;
+    prov_audit_query_t  q;
+
+    (void) pos;
+    (void) npos;
+
+    memset(&q, 0, sizeof(q));
+    q.json = g->json;
+    q.tenant = prov_opt(opts, "tenant");
+    have_ctx = 0;
+    rc = PROV_ERR;
+
+    if (q.tenant == NULL) {
+        prov_err_set(err, PROV_E_INVAL, "audit: --tenant is required");
+        return PROV_ERR;
+    }
+
+    if (!prov_valid_slug(q.tenant, PROV_SLUG_MAX)) {
+        prov_err_set(err, PROV_E_INVAL, "invalid tenant \"%s\"", q.tenant);
+        return PROV_ERR;
+    }
+
+    if ((s = prov_opt(opts, "since")) != NULL
+        && prov_audit_parse_since(s, &q.since_ms, err) != PROV_OK)
+    {
+        return PROV_ERR;
+    }
+
+    s = prov_opt(opts, "space");
+    k = prov_opt(opts, "key");
+
+    if ((s && strncmp(s, "sp_", 3) != 0) || (k && strncmp(k, "key_", 4) != 0))
+    {
+        if (prov_cli_open(g, &ctx, err) != PROV_OK) {
+            return PROV_ERR;
+        }
+
+        have_ctx = 1;
+    }
+
+    if (s && strncmp(s, "sp_", 3) == 0) {
+        snprintf(space, sizeof(space), "%s", s);
+
+    } else if (s) {
+        /* a bucket or tenant/name; else a name of the tenant's */
+        snprintf(ref, sizeof(ref), "%s/%s", q.tenant, s);
+
+        if (prov_space_get(&ctx, s, &sp, err) != PROV_OK
+            && (strchr(s, '/') != NULL
+                || prov_space_get(&ctx, ref, &sp, err) != PROV_OK))
+        {
+            goto unknown_space;
+        }
+
+        if (strcmp(sp.tenant, q.tenant) != 0) {
+            prov_space_free(&sp);
+            goto unknown_space;
+        }
+
+        snprintf(space, sizeof(space), "%s", sp.id);
+        prov_space_free(&sp);
+    }
+
+    if (s) {
+        q.space = space;
+    }
+
+    if (k && strncmp(k, "key_", 4) == 0) {
+        snprintf(ident, sizeof(ident), "%s", k);
+
+    } else if (k) {
+        if (prov_key_get(&ctx, k, &id, err) != PROV_OK) {
+            goto unknown_key;
+        }
+
+        if (strcmp(id.tenant, q.tenant) != 0) {
+            prov_ident_free(&id);
+            goto unknown_key;
+        }
+
+        snprintf(ident, sizeof(ident), "%s", id.id);
+        prov_ident_free(&id);
+    }
+
+    if (k) {
+        q.identity = ident;
+    }
+
+    if (have_ctx) {
+        rc = prov_audit_query(&ctx.cf, &q, err);
+
+    } else if (prov_config_load(&cf, g->config, err) == PROV_OK) {
+        rc = prov_audit_query(&cf, &q, err);
+        prov_config_free(&cf);
+    }
+
+    goto done;
+
+unknown_space:
+
+    prov_err_set(err, PROV_E_NOTFOUND, "unknown space \"%s\" for tenant "
+                 "\"%s\"", s, q.tenant);
+    goto done;
+
+unknown_key:
+
+    prov_err_set(err, PROV_E_NOTFOUND, "unknown key \"%s\" for tenant "
+                 "\"%s\"", k, q.tenant);
+
+done:
+
+    if (have_ctx) {
+        prov_ctx_close(&ctx);
+    }
+
+    return rc;
 }

@@ -55,6 +55,8 @@ static const prov_cf_key_t  prov_cf_keys[] = {
     { "reconcile_interval", PROV_CF_INT, PROV_CF(reconcile_interval) },
     { "lease_ttl", PROV_CF_INT, PROV_CF(lease_ttl) },
     { "node_id", PROV_CF_STR, PROV_CF(node_id) },
+    { "audit_dir", PROV_CF_STR, PROV_CF(audit_dir) },
+    { "usage_interval", PROV_CF_INT, PROV_CF(usage_interval) },
     { NULL, 0, 0 }
 };
 
@@ -246,6 +248,9 @@ prov_config_defaults(prov_config_t *cf, prov_err_t *err)
             && prov_setstr(&cf->storage, "rgw", err) != PROV_OK)
         || (cf->bucket_pattern == NULL
             && prov_setstr(&cf->bucket_pattern, "rs-{tenant}-{name}", err)
+               != PROV_OK)
+        || (cf->audit_dir == NULL
+            && prov_setstr(&cf->audit_dir, "/var/lib/objspace/audit", err)
                != PROV_OK))
     {
         return PROV_ERR;
@@ -314,6 +319,7 @@ prov_config_load(prov_config_t *cf, const char *path, prov_err_t *err)
     cf->storage_timeout_ms = 30000;
     cf->reconcile_interval = 60;
     cf->lease_ttl = 10;
+    cf->usage_interval = 300;
 
     if (prov_setstr(&cf->path, path, err) != PROV_OK) {
         return PROV_ERR;
@@ -416,6 +422,7 @@ prov_config_free(prov_config_t *cf)
     free(cf->storage_secret_key);
     free(cf->bucket_pattern);
     free(cf->node_id);
+    free(cf->audit_dir);
     memset(cf, 0, sizeof(*cf));
 }
 

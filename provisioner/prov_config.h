@@ -43,6 +43,8 @@ typedef struct {
     int     reconcile_interval; /* seconds */
     int     lease_ttl;          /* seconds */
     char   *node_id;
+    char   *audit_dir;          /* per-tenant audit files (prov_audit.c) */
+    int     usage_interval;     /* seconds between usage reconciles */
 } prov_config_t;
 
 

@@ -21,6 +21,8 @@
 
 #include "prov_daemon.h"
 #include "prov_state.h"
+#include "prov_audit.h"
+#include "prov_usage.h"
 
 
 typedef struct {
@@ -55,6 +57,8 @@ static int prov_reconcile(prov_ctx_t *ctx, int dry_run, prov_lease_t *lease,
     prov_reconcile_t *rs, prov_err_t *err);
 static void prov_reconcile_record(prov_ctx_t *ctx, prov_reconcile_t *rs,
     const char *result, const char *node);
+static void prov_daemon_leader_work(prov_ctx_t *ctx, prov_audit_t *audit,
+    json_t *usage_memory, int64_t *next_usage_ms);
 
 
 static void
@@ -354,13 +358,60 @@ prov_daemon_reconcile_once(const char *config, int json, int dry_run,
 }
 
 
+/*
+ * The leader's work besides reconcile passes: drain the audit stream into
+ * the tenants' files (every tick), reconcile usage counters with the
+ * storage (every usage_interval seconds).
+ */
+
+static void
+prov_daemon_leader_work(prov_ctx_t *ctx, prov_audit_t *audit,
+    json_t *usage_memory, int64_t *next_usage_ms)
+{
+    size_t             n;
+    int64_t            now_ms;
+    prov_err_t         e;
+    prov_usage_pass_t  up;
+
+    if (prov_audit_pump(audit, &ctx->redis, 100000, &n, &e) != PROV_OK) {
+        prov_log(PROV_LOG_ERR, "audit", "%s", e.msg);
+
+    } else if (n) {
+        prov_log(PROV_LOG_DEBUG, "audit", "%zu events written", n);
+    }
+
+    now_ms = prov_now_ms();
+
+    if (now_ms < *next_usage_ms) {
+        return;
+    }
+
+    *next_usage_ms = now_ms + (int64_t) ctx->cf.usage_interval * 1000;
+
+    if (prov_usage_reconcile(ctx, usage_memory, &up, &e) != PROV_OK) {
+        prov_log(PROV_LOG_ERR, "usage", "%s", e.msg);
+        *next_usage_ms = now_ms + 5000;
+        return;
+    }
+
+    if (up.drift || up.errors) {
+        prov_log(PROV_LOG_INFO, "usage", "usage of %zu spaces checked: drift "
+                 "in %zu, corrected %zu, deferred %zu, errors %zu",
+                 up.spaces, up.drift, up.corrected, up.deferred, up.errors);
+    }
+}
+
+
 int
 prov_daemon_run(const char *config, int once, prov_err_t *err)
 {
-    int                rc;
+    int                rc, was_leader;
     char               host[64];
-    int64_t            next_ms, now_ms, backoff_ms;
+    size_t             expired;
+    json_t            *usage_memory;
+    int64_t            next_ms, now_ms, backoff_ms, next_usage_ms;
     prov_ctx_t         ctx;
+    prov_audit_t      *audit;
     prov_err_t         e;
     prov_lease_t       lease;
     prov_reconcile_t   rs;
@@ -376,6 +427,17 @@ prov_daemon_run(const char *config, int once, prov_err_t *err)
     if (prov_ctx_open(&ctx, config, 1, err) != PROV_OK) {
         return PROV_ERR;
     }
+
+    ctx.actor = "daemon";
+
+    if (prov_audit_open(&audit, &ctx.cf, err) != PROV_OK) {
+        prov_ctx_close(&ctx);
+        return PROV_ERR;
+    }
+
+    usage_memory = json_object();
+    next_usage_ms = 0;
+    was_leader = 0;
 
     memset(&lease, 0, sizeof(lease));
     lease.ctx = &ctx;
@@ -420,6 +482,19 @@ prov_daemon_run(const char *config, int once, prov_err_t *err)
             continue;
         }
 
+        if (lease.leader) {
+            prov_daemon_leader_work(&ctx, audit, usage_memory,
+                                    &next_usage_ms);
+            was_leader = 1;
+
+        } else if (was_leader) {
+            /* another node may write the files now: re-read them when
+             * the lease comes back */
+            prov_audit_reset(audit);
+            json_object_clear(usage_memory);
+            was_leader = 0;
+        }
+
         now_ms = prov_now_ms();
 
         if (lease.leader && (now_ms >= next_ms || prov_kick)) {
@@ -433,6 +508,12 @@ prov_daemon_run(const char *config, int once, prov_err_t *err)
                          "drift %zu, repaired %zu, errors %zu",
                          rs.spaces, rs.drift, rs.repaired, rs.errors);
                 next_ms = now_ms + ctx.cf.reconcile_interval * 1000;
+
+                if (prov_audit_expiry_scan(&ctx.redis, ctx.actor, &expired,
+                                           &e) != PROV_OK)
+                {
+                    prov_log(PROV_LOG_ERR, "audit", "key expiry: %s", e.msg);
+                }
 
             } else {
                 prov_log(PROV_LOG_ERR, "daemon", "reconcile: %s", e.msg);
@@ -451,6 +532,8 @@ prov_daemon_run(const char *config, int once, prov_err_t *err)
 
     prov_lease_release(&lease);
     prov_log(PROV_LOG_INFO, "daemon", "stopped");
+    prov_audit_close(audit);
+    json_decref(usage_memory);
     prov_ctx_close(&ctx);
 
     return rc;

@@ -12,6 +12,8 @@
 #include <jansson.h>
 
 #include "prov_state.h"
+#include "prov_audit.h"
+#include "prov_usage.h"
 
 
 #define PROV_SCHEMA_V  "1"
@@ -488,7 +490,7 @@ prov_store_space_from(prov_store_space_t *ss, prov_space_t *sp)
     ss->tenant = sp->tenant;
     ss->name = sp->name;
     ss->bucket = sp->bucket;
-    ss->quota_bytes = sp->quota_bytes;
+    ss->quota_bytes = prov_usage_storage_quota(sp->quota_bytes);
     ss->enabled = (strcmp(sp->status, "active") == 0);
     snprintf(ss->backend_ak, sizeof(ss->backend_ak), "%s", sp->backend_ak);
 }
@@ -676,6 +678,8 @@ prov_space_create(prov_ctx_t *ctx, const prov_space_req_t *req,
                          sp->id);
     prov_redis_tx_append(&ctx->redis, "PUBLISH %s space:%s", PROV_CHANNEL,
                          sp->id);
+    prov_audit_tx(&ctx->redis, ctx->actor, "space.created", sp->tenant, sp->id,
+                  sp->bucket, NULL, sp->name);
 
     if (prov_redis_tx_exec(&ctx->redis, err) != PROV_OK) {
         goto done;
@@ -842,6 +846,9 @@ prov_space_set_enabled(prov_ctx_t *ctx, prov_space_t *sp, int enabled,
                          enabled ? "active" : "disabled");
     prov_redis_tx_append(&ctx->redis, "PUBLISH %s space:%s", PROV_CHANNEL,
                          sp->id);
+    prov_audit_tx(&ctx->redis, ctx->actor,
+                  enabled ? "space.enabled" : "space.disabled", sp->tenant,
+                  sp->id, sp->bucket, NULL, NULL);
 
     if (prov_redis_tx_exec(&ctx->redis, err) != PROV_OK) {
         return PROV_ERR;
@@ -880,6 +887,8 @@ prov_space_set_public(prov_ctx_t *ctx, prov_space_t *sp, int public,
                          public ? "public" : "private");
     prov_redis_tx_append(&ctx->redis, "PUBLISH %s space:%s", PROV_CHANNEL,
                          sp->id);
+    prov_audit_tx(&ctx->redis, ctx->actor, "public.changed", sp->tenant, sp->id,
+                  sp->bucket, NULL, public ? "public" : "private");
 
     if (prov_redis_tx_exec(&ctx->redis, err) != PROV_OK) {
         return PROV_ERR;
@@ -898,7 +907,7 @@ int
 prov_space_set_quota(prov_ctx_t *ctx, prov_space_t *sp, int64_t bytes,
     prov_err_t *err)
 {
-    char                key[64];
+    char                key[64], detail[48];
     prov_store_space_t  ss;
 
     if (bytes < 0) {
@@ -911,7 +920,7 @@ prov_space_set_quota(prov_ctx_t *ctx, prov_space_t *sp, int64_t bytes,
     }
 
     prov_store_space_from(&ss, sp);
-    ss.quota_bytes = bytes;
+    ss.quota_bytes = prov_usage_storage_quota(bytes);
 
     if (ctx->store.ops->set_quota(&ctx->store, &ss, err) != PROV_OK) {
         return PROV_ERR;
@@ -927,6 +936,9 @@ prov_space_set_quota(prov_ctx_t *ctx, prov_space_t *sp, int64_t bytes,
                          (long long) bytes);
     prov_redis_tx_append(&ctx->redis, "PUBLISH %s space:%s", PROV_CHANNEL,
                          sp->id);
+    snprintf(detail, sizeof(detail), "quota_bytes %lld", (long long) bytes);
+    prov_audit_tx(&ctx->redis, ctx->actor, "quota.changed", sp->tenant, sp->id,
+                  sp->bucket, NULL, detail);
 
     if (prov_redis_tx_exec(&ctx->redis, err) != PROV_OK) {
         return PROV_ERR;
@@ -1025,6 +1037,13 @@ prov_space_delete(prov_ctx_t *ctx, prov_space_t *sp, prov_err_t *err)
 
         prov_redis_tx_append(&ctx->redis, "PUBLISH %s ak:%s", PROV_CHANNEL,
                              aks[i]);
+
+        if (ids[i]) {
+            prov_redis_tx_append(&ctx->redis, "HDEL %s %s", PROV_K_LASTUSED,
+                                 ids[i]);
+            prov_redis_tx_append(&ctx->redis, "SREM %s %s", PROV_K_EXPIRED,
+                                 ids[i]);
+        }
     }
 
     prov_redis_tx_append(&ctx->redis, "DEL " PROV_K_IDX_KEYS, sp->id);
@@ -1036,6 +1055,8 @@ prov_space_delete(prov_ctx_t *ctx, prov_space_t *sp, prov_err_t *err)
                          sp->id, tomb);
     prov_redis_tx_append(&ctx->redis, "PUBLISH %s space:%s", PROV_CHANNEL,
                          sp->id);
+    prov_audit_tx(&ctx->redis, ctx->actor, "space.deleted", sp->tenant, sp->id,
+                  sp->bucket, NULL, NULL);
 
     if (prov_redis_tx_exec(&ctx->redis, err) != PROV_OK) {
         goto done;
@@ -1318,6 +1339,22 @@ int
 prov_space_usage(prov_ctx_t *ctx, prov_space_t *sp, int64_t *bytes,
     prov_err_t *err)
 {
+    prov_store_usage_t  u;
+
+    if (prov_space_stats(ctx, sp, &u, err) != PROV_OK) {
+        return PROV_ERR;
+    }
+
+    *bytes = u.bytes;
+
+    return PROV_OK;
+}
+
+
+int
+prov_space_stats(prov_ctx_t *ctx, prov_space_t *sp, prov_store_usage_t *u,
+    prov_err_t *err)
+{
     prov_store_space_t  ss;
 
     if (prov_ctx_store(ctx, err) != PROV_OK) {
@@ -1326,7 +1363,7 @@ prov_space_usage(prov_ctx_t *ctx, prov_space_t *sp, int64_t *bytes,
 
     prov_store_space_from(&ss, sp);
 
-    return ctx->store.ops->usage(&ctx->store, &ss, bytes, err);
+    return ctx->store.ops->usage(&ctx->store, &ss, u, err);
 }
 
 
@@ -1473,6 +1510,8 @@ prov_key_create(prov_ctx_t *ctx, prov_space_t *sp, const prov_key_req_t *req,
                          id->access_key_id);
     prov_redis_tx_append(&ctx->redis, "PUBLISH %s ak:%s", PROV_CHANNEL,
                          id->access_key_id);
+    prov_audit_tx(&ctx->redis, ctx->actor, "key.created", sp->tenant, sp->id,
+                  sp->bucket, id->id, id->mode);
 
     if (prov_redis_tx_exec(&ctx->redis, err) != PROV_OK) {
         goto done;
@@ -1589,6 +1628,8 @@ prov_key_revoke(prov_ctx_t *ctx, prov_ident_t *id, prov_err_t *err)
                          "secret_prev_until", key);
     prov_redis_tx_append(&ctx->redis, "PUBLISH %s ak:%s", PROV_CHANNEL,
                          id->access_key_id);
+    prov_audit_tx(&ctx->redis, ctx->actor, "key.revoked", id->tenant, id->space,
+                  NULL, id->id, NULL);
 
     if (prov_redis_tx_exec(&ctx->redis, err) != PROV_OK) {
         return PROV_ERR;
@@ -1686,6 +1727,8 @@ prov_key_rotate(prov_ctx_t *ctx, prov_ident_t *id, int64_t grace,
 
     prov_redis_tx_append(&ctx->redis, "PUBLISH %s ak:%s", PROV_CHANNEL,
                          id->access_key_id);
+    prov_audit_tx(&ctx->redis, ctx->actor, "key.rotated", id->tenant, id->space,
+                  NULL, id->id, grace ? "with grace period" : NULL);
 
     if (prov_redis_tx_exec(&ctx->redis, err) != PROV_OK) {
         goto done;
@@ -1731,6 +1774,10 @@ prov_key_delete(prov_ctx_t *ctx, prov_ident_t *id, prov_err_t *err)
     prov_redis_tx_append(&ctx->redis, "DEL " PROV_K_KEYID, id->id);
     prov_redis_tx_append(&ctx->redis, "PUBLISH %s ak:%s", PROV_CHANNEL,
                          id->access_key_id);
+    prov_redis_tx_append(&ctx->redis, "HDEL %s %s", PROV_K_LASTUSED, id->id);
+    prov_redis_tx_append(&ctx->redis, "SREM %s %s", PROV_K_EXPIRED, id->id);
+    prov_audit_tx(&ctx->redis, ctx->actor, "key.deleted", id->tenant, id->space,
+                  NULL, id->id, NULL);
 
     if (prov_redis_tx_exec(&ctx->redis, err) != PROV_OK) {
         return PROV_ERR;

@@ -37,6 +37,7 @@ typedef struct {
     int             have_key;
     int             have_redis;
     int             have_store;
+    const char     *actor;      /* audit: "cli" (NULL), "sync", "daemon" */
 } prov_ctx_t;
 
 
@@ -132,6 +133,9 @@ int prov_space_repair(prov_ctx_t *ctx, prov_space_t *sp, prov_drift_t *d,
     prov_err_t *err);
 int prov_space_usage(prov_ctx_t *ctx, prov_space_t *sp, int64_t *bytes,
     prov_err_t *err);
+/* the storage's own figures for the space's bucket (prov_usage.c) */
+int prov_space_stats(prov_ctx_t *ctx, prov_space_t *sp,
+    prov_store_usage_t *u, prov_err_t *err);
 /* retries backend deletions left behind by an interrupted space delete */
 int prov_tombstones_retry(prov_ctx_t *ctx, size_t *done, size_t *left,
     prov_err_t *err);

@@ -46,6 +46,14 @@ typedef struct {
 } prov_store_check_t;
 
 
+/* what the storage itself reports for a bucket */
+typedef struct {
+    int64_t      bytes;           /* -1: unknown (not scanned yet) */
+    int64_t      objects;         /* completed objects, -1: cannot tell */
+    int64_t      as_of_ms;        /* snapshot time (unix ms), 0: live */
+} prov_store_usage_t;
+
+
 typedef struct prov_store_s  prov_store_t;
 
 typedef struct {
@@ -68,9 +76,9 @@ typedef struct {
                          prov_err_t *err);
     int  (*check)(prov_store_t *st, prov_store_space_t *sp,
                   prov_store_check_t *chk, prov_err_t *err);
-    /* bytes stored in the bucket, -1 when unknown */
-    int  (*usage)(prov_store_t *st, prov_store_space_t *sp, int64_t *bytes,
-                  prov_err_t *err);
+    /* bytes and objects stored in the bucket */
+    int  (*usage)(prov_store_t *st, prov_store_space_t *sp,
+                  prov_store_usage_t *u, prov_err_t *err);
     /* buckets are created with the admin key (no per-user ownership) */
     int    bucket_by_admin;
 } prov_store_ops_t;

@@ -37,7 +37,7 @@ static int prov_rgw_delete_space(prov_store_t *st, prov_store_space_t *sp,
 static int prov_rgw_check(prov_store_t *st, prov_store_space_t *sp,
     prov_store_check_t *chk, prov_err_t *err);
 static int prov_rgw_usage(prov_store_t *st, prov_store_space_t *sp,
-    int64_t *bytes, prov_err_t *err);
+    prov_store_usage_t *u, prov_err_t *err);
 
 
 const prov_store_ops_t  prov_store_rgw_ops = {
@@ -577,12 +577,19 @@ done:
 }
 
 
+/*
+ * Bucket stats (live).  RGW counts the parts of open multipart uploads in
+ * rgw.main (bytes and num_objects); the gateway counts their bytes but
+ * not as objects, so objects is "cannot tell" while uploads are open
+ * (rgw.multimeta.num_objects > 0).
+ */
+
 static int
-prov_rgw_usage(prov_store_t *st, prov_store_space_t *sp, int64_t *bytes,
-    prov_err_t *err)
+prov_rgw_usage(prov_store_t *st, prov_store_space_t *sp,
+    prov_store_usage_t *u, prov_err_t *err)
 {
     int               rc;
-    json_t           *bucket, *main;
+    json_t           *bucket, *main, *multi;
     prov_buf_t        q;
     prov_http_resp_t  resp;
 
@@ -590,7 +597,9 @@ prov_rgw_usage(prov_store_t *st, prov_store_space_t *sp, int64_t *bytes,
     bucket = NULL;
     prov_buf_init(&q);
     prov_buf_init(&resp.body);
-    *bytes = -1;
+    u->bytes = -1;
+    u->objects = -1;
+    u->as_of_ms = 0;
 
     if (prov_rgw_query(&q, "bucket", sp->bucket) != PROV_OK
         || prov_rgw_query(&q, "stats", "true") != PROV_OK
@@ -608,8 +617,16 @@ prov_rgw_usage(prov_store_t *st, prov_store_space_t *sp, int64_t *bytes,
 
     if (resp.status == 200 && bucket) {
         main = json_object_get(json_object_get(bucket, "usage"), "rgw.main");
-        *bytes = main ? json_integer_value(json_object_get(main, "size"))
-                      : 0;
+        multi = json_object_get(json_object_get(bucket, "usage"),
+                                "rgw.multimeta");
+        u->bytes = main ? json_integer_value(json_object_get(main, "size"))
+                        : 0;
+
+        if (json_integer_value(json_object_get(multi, "num_objects")) == 0) {
+            u->objects = main ? json_integer_value(json_object_get(main,
+                                                          "num_objects"))
+                              : 0;
+        }
 
     } else if (resp.status != 404) {
         prov_store_http_error(err, "reading RGW bucket stats", &resp);

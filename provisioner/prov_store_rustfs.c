@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -48,7 +49,7 @@ static int prov_rfs_delete_space(prov_store_t *st, prov_store_space_t *sp,
 static int prov_rfs_check(prov_store_t *st, prov_store_space_t *sp,
     prov_store_check_t *chk, prov_err_t *err);
 static int prov_rfs_usage(prov_store_t *st, prov_store_space_t *sp,
-    int64_t *bytes, prov_err_t *err);
+    prov_store_usage_t *u, prov_err_t *err);
 static void prov_xml_unescape(char *s);
 
 
@@ -713,20 +714,28 @@ done:
 }
 
 
-/* scanner-based and eventually consistent (RUSTFS.md) */
+/*
+ * Scanner-based and eventually consistent (RUSTFS.md): a bucket not
+ * scanned yet is unknown; "last_update" (RFC 3339), when present, dates
+ * the snapshot.
+ */
 
 static int
-prov_rfs_usage(prov_store_t *st, prov_store_space_t *sp, int64_t *bytes,
-    prov_err_t *err)
+prov_rfs_usage(prov_store_t *st, prov_store_space_t *sp,
+    prov_store_usage_t *u, prov_err_t *err)
 {
     int               rc;
     json_t           *j, *b;
+    struct tm         tm;
+    const char       *s, *end;
     json_error_t      jerr;
     prov_http_resp_t  resp;
 
     rc = PROV_ERR;
     j = NULL;
-    *bytes = -1;
+    u->bytes = -1;
+    u->objects = -1;
+    u->as_of_ms = 0;
     prov_buf_init(&resp.body);
 
     if (prov_rfs_call(st, "GET", PROV_RFS "/datausageinfo", NULL, NULL,
@@ -745,7 +754,23 @@ prov_rfs_usage(prov_store_t *st, prov_store_space_t *sp, int64_t *bytes,
     b = json_object_get(json_object_get(j, "buckets_usage"), sp->bucket);
 
     if (json_is_object(b)) {
-        *bytes = json_integer_value(json_object_get(b, "size"));
+        u->bytes = json_integer_value(json_object_get(b, "size"));
+
+        if (json_is_integer(json_object_get(b, "objects_count"))) {
+            u->objects = json_integer_value(json_object_get(b,
+                                                            "objects_count"));
+        }
+    }
+
+    s = json_string_value(json_object_get(j, "last_update"));
+
+    if (s) {
+        memset(&tm, 0, sizeof(tm));
+        end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+
+        if (end) {
+            u->as_of_ms = (int64_t) timegm(&tm) * 1000;
+        }
     }
 
     rc = PROV_OK;

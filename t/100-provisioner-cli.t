@@ -201,7 +201,8 @@ tap.ok(any(k.get("access_key") == rec.get("backend_ak")
            for k in u.get("keys", [])), "RGW user holds backend_ak")
 tap.is_(((u.get("user_quota") or {}).get("enabled"),
          (u.get("user_quota") or {}).get("max_size")),
-        (True, 10 * 1024 ** 3), "RGW user quota 10G")
+        (True, seed.storage_quota(10 * 1024 ** 3)),
+        "RGW user quota 10G + margin (above the gateway's)")
 b = rgw_bucket(BUCKET) or {}
 tap.is_(b.get("owner"), SID, "RGW bucket exists, owned by the space user")
 st_code, _ = rgw.request("HEAD", "/" + BUCKET, ak=rec.get("backend_ak"),
@@ -432,7 +433,7 @@ r = cli("space", "quota", SID, "5G")
 tap.is_(R.hget("objspace:space:" + SID, "quota_bytes"), str(5 * 1024 ** 3),
         "space quota 5G in Redis")
 tap.is_(((rgw_user(SID) or {}).get("user_quota") or {}).get("max_size"),
-        5 * 1024 ** 3, "space quota 5G on RGW")
+        seed.storage_quota(5 * 1024 ** 3), "space quota 5G (+ margin) on RGW")
 drain()
 tap.ok(messages.count("space:" + SID) >= 3,
        "public/quota published space:ID")
@@ -465,7 +466,7 @@ tap.is_(((r.json or {}).get("drift_found"),
          (r.json or {}).get("drift_repaired")), (1, 1),
         "reconcile repairs it")
 tap.is_(((rgw_user(SID) or {}).get("user_quota") or {}).get("max_size"),
-        5 * 1024 ** 3, "RGW quota restored")
+        seed.storage_quota(5 * 1024 ** 3), "RGW quota restored")
 
 old_ak = R.hget("objspace:space:" + WEB, "backend_ak")
 rgw.delete_user(WEB)

@@ -146,7 +146,8 @@ tap.is_(pol, {"Version": "2012-10-17", "Statement": [
      "Resource": ["arn:aws:s3:::%s/*" % BUCKET]}]},
     "least-privilege policy limited to the bucket (RUSTFS.md)")
 tap.ok(BUCKET in s["buckets"], "bucket created")
-tap.is_(s["quotas"].get(BUCKET), 1024 ** 3, "HARD quota 1G")
+tap.is_(s["quotas"].get(BUCKET), seed.storage_quota(1024 ** 3),
+        "HARD quota 1G + margin")
 
 adm = seed.RGWAdmin(FURL, BAK, bsk or "x")
 code, _ = adm.request("PUT", "/%s/index.html" % BUCKET, body=b"<html/>")
@@ -161,7 +162,8 @@ tap.is_(code, 403, "and cannot create buckets")
 # ------------------------------------------------------------- changes
 
 cli("space", "quota", SID, "2G")
-tap.is_(fake_state()["quotas"].get(BUCKET), 2 * 1024 ** 3, "quota 2G")
+tap.is_(fake_state()["quotas"].get(BUCKET), seed.storage_quota(2 * 1024 ** 3),
+        "quota 2G + margin")
 cli("space", "quota", SID, "0")
 tap.ok(BUCKET not in fake_state()["quotas"], "quota 0 clears it")
 cli("space", "disable", SID)

@@ -33,6 +33,16 @@ MODES = ("read-only", "write-only", "read-write", "read-write-delete",
 _AK_ALPHABET = string.ascii_uppercase + string.digits
 
 
+def storage_quota(q):
+    """The quota the provisioner sets on the storage for a gateway quota q:
+    q + max(1%, 64 MiB), rounded up to a MiB (docs/provisioner.md, Usage);
+    0 stays 0."""
+    if q <= 0:
+        return 0
+    s = q + max(-(-q // 100), 64 << 20)
+    return -(-s // (1 << 20)) * (1 << 20)
+
+
 def read_key_file(path):
     with open(path) as f:
         text = f.read().strip()

@@ -1,0 +1,1825 @@
+
+/*
+ * objspace-provisioner: the audit trail.
+ *
+ * Files: {audit_dir}/{tenant}/{YYYY-MM-DD}.jsonl, one JSON object per
+ * line, the day (UTC) being the one the entry entered the stream (the ms
+ * part of its stream id), so that a tenant's lines are in stream order
+ * across files.  Events without a valid tenant go to
+ * {audit_dir}/_unattributed/ (operators only: no tenant can name it).
+ *
+ * Exactly once: a batch is written and fsynced before it is
+ * acknowledged.  Each line carries its stream id; after a restart, the
+ * last line of a tenant's newest file says how far that tenant's file
+ * got, and redelivered entries at or below it are acknowledged without
+ * being written again (a torn last line is cut off first).  Event ids
+ * seen recently are remembered too (the gateway may deliver an event
+ * twice under another stream id).
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ctype.h>
+#include <errno.h>
+#include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "prov_audit.h"
+#include "prov_crypto.h"
+#include "prov_state.h"
+
+
+#define PROV_AUDIT_BATCH      500
+#define PROV_AUDIT_SEEN       65536         /* event ids per generation */
+#define PROV_AUDIT_TAIL       (1024 * 1024) /* read back after a restart */
+#define PROV_AUDIT_NAME_MAX   48
+
+
+typedef struct {
+    uint64_t    ms;
+    uint64_t    seq;
+} prov_sid_t;
+
+
+typedef struct {
+    char        name[PROV_AUDIT_NAME_MAX];
+    prov_sid_t  last;           /* highest stream id in its files */
+} prov_audit_tenant_t;
+
+
+typedef struct {
+    uint64_t   *slots;          /* open addressing, 0 = empty */
+    size_t      n;
+} prov_seen_t;
+
+
+/* the lines of one batch for one file */
+typedef struct {
+    size_t      tenant;
+    char        day[16];
+    prov_buf_t  buf;
+    prov_sid_t  last;
+} prov_audit_out_t;
+
+
+struct prov_audit_s {
+    char                 *dir;
+    prov_audit_tenant_t  *tenants;
+    size_t                ntenants;
+    size_t                nalloc;
+    prov_seen_t           seen[2];      /* current and previous generation */
+    int                   group_ok;
+    int                   pending_done;  /* our PEL was drained */
+    json_t               *lastused;     /* identity -> max ts (s) */
+    json_t               *workers;      /* worker -> last seq seen */
+    int                   kill_before_ack;  /* test hook, see open */
+};
+
+
+static int prov_sid_parse(const char *s, prov_sid_t *sid);
+static int prov_sid_cmp(const prov_sid_t *a, const prov_sid_t *b);
+static uint64_t prov_hash(const char *s);
+static int prov_seen_has(prov_audit_t *a, const char *id);
+static int prov_seen_add(prov_audit_t *a, const char *id);
+static int prov_mkdir(const char *path, prov_err_t *err);
+static int prov_fsync_dir(const char *path, prov_err_t *err);
+static int prov_audit_tenant(prov_audit_t *a, const char *name,
+    size_t *idx, prov_err_t *err);
+static int prov_audit_newest(const char *dir, char *name, size_t size);
+static int prov_audit_load_tail(prov_audit_t *a, prov_audit_tenant_t *t,
+    prov_err_t *err);
+static int prov_audit_group(prov_audit_t *a, prov_redis_t *r,
+    prov_err_t *err);
+static int prov_audit_batch(prov_audit_t *a, prov_redis_t *r, int pending,
+    size_t *handled, prov_err_t *err);
+static json_t *prov_audit_line(redisReply *id, redisReply *fields,
+    const char **tenant, prov_err_t *err);
+static const char *prov_entry_field(redisReply *fields, const char *name);
+static int prov_batch_has(const char **batch, size_t n, const char *id);
+static json_t *prov_json_str(const char *s, size_t len);
+static void prov_audit_note(prov_audit_t *a, json_t *line);
+static int prov_audit_write(prov_audit_t *a, prov_audit_out_t *o,
+    prov_err_t *err);
+static int prov_audit_flush_lastused(prov_audit_t *a, prov_redis_t *r,
+    prov_err_t *err);
+static int prov_is_day_file(const char *name);
+static int prov_cmp_names(const void *a, const void *b);
+static const char *prov_audit_f(json_t *ev, const char *name);
+static void prov_audit_print(json_t *ev);
+static void prov_audit_sanitize(json_t *ev);
+
+
+int64_t
+prov_audit_now_ms(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
+/* ------------------------------------------------------------ control */
+
+
+void
+prov_audit_tx_control(prov_redis_t *r, const prov_audit_ctl_t *ev)
+{
+    int          n;
+    char         id[32], ts[24];
+    const char  *argv[32];
+    prov_err_t   err;
+
+    if (prov_gen_id("ctl-", id, sizeof(id), &err) != PROV_OK) {
+        r->failed = 1;
+        return;
+    }
+
+    snprintf(ts, sizeof(ts), "%lld", (long long) prov_audit_now_ms());
+
+    n = 0;
+    argv[n++] = "XADD";
+    argv[n++] = PROV_K_AUDIT;
+    argv[n++] = "*";
+    argv[n++] = "id";
+    argv[n++] = id;
+    argv[n++] = "ts";
+    argv[n++] = ts;
+    argv[n++] = "kind";
+    argv[n++] = "control";
+    argv[n++] = "op";
+    argv[n++] = ev->op;
+
+#define PROV_AUDIT_ARG(name, v)                                               \
+    if ((v) && *(v)) {                                                        \
+        argv[n++] = name;                                                     \
+        argv[n++] = (v);                                                      \
+    }
+
+    PROV_AUDIT_ARG("tenant", ev->tenant);
+    PROV_AUDIT_ARG("space", ev->space);
+    PROV_AUDIT_ARG("bucket", ev->bucket);
+    PROV_AUDIT_ARG("identity", ev->identity);
+    PROV_AUDIT_ARG("detail", ev->detail);
+
+#undef PROV_AUDIT_ARG
+
+    argv[n++] = "actor";
+    argv[n++] = ev->actor ? ev->actor : "cli";
+    argv[n++] = "decision";
+    argv[n++] = "allow";
+
+    prov_redis_tx_argv(r, n, argv, NULL);
+}
+
+
+void
+prov_audit_tx(prov_redis_t *r, const char *actor, const char *op,
+    const char *tenant, const char *space, const char *bucket,
+    const char *identity, const char *detail)
+{
+    prov_audit_ctl_t  ev;
+
+    ev.op = op;
+    ev.tenant = tenant;
+    ev.space = space;
+    ev.bucket = bucket;
+    ev.identity = identity;
+    ev.actor = actor;
+    ev.detail = detail;
+
+    prov_audit_tx_control(r, &ev);
+}
+
+
+int
+prov_audit_control(prov_redis_t *r, const prov_audit_ctl_t *ev,
+    prov_err_t *err)
+{
+    if (prov_redis_tx_begin(r, err) != PROV_OK) {
+        return PROV_ERR;
+    }
+
+    prov_audit_tx_control(r, ev);
+
+    return prov_redis_tx_exec(r, err);
+}
+
+
+/* ------------------------------------------------------------ helpers */
+
+
+static int
+prov_sid_parse(const char *s, prov_sid_t *sid)
+{
+    char  *end;
+
+    errno = 0;
+    sid->ms = strtoull(s, &end, 10);
+
+    if (errno || end == s || *end != '-') {
+        return PROV_ERR;
+    }
+
+    s = end + 1;
+    sid->seq = strtoull(s, &end, 10);
+
+    if (errno || end == s || *end != '\0') {
+        return PROV_ERR;
+    }
+
+    return PROV_OK;
+}
+
+
+static int
+prov_sid_cmp(const prov_sid_t *a, const prov_sid_t *b)
+{
+    if (a->ms != b->ms) {
+        return a->ms < b->ms ? -1 : 1;
+    }
+
+    if (a->seq != b->seq) {
+        return a->seq < b->seq ? -1 : 1;
+    }
+
+    return 0;
+}
+
+
+/* FNV-1a; 0 is reserved for empty slots */
+
+static uint64_t
+prov_hash(const char *s)
+{
+    uint64_t  h;
+
+    h = 14695981039346656037ULL;
+
+    while (*s) {
+        h ^= (unsigned char) *s++;
+        h *= 1099511628211ULL;
+    }
+
+    return h ? h : 1;
+}
+
+
+static int
+prov_seen_has(prov_audit_t *a, const char *id)
+{
+    int       g;
+    size_t    i, cap;
+    uint64_t  h;
+
+    h = prov_hash(id);
+    cap = 2 * PROV_AUDIT_SEEN;
+
+    for (g = 0; g < 2; g++) {
+        if (a->seen[g].slots == NULL) {
+            continue;
+        }
+
+        for (i = h % cap; a->seen[g].slots[i]; i = (i + 1) % cap) {
+            if (a->seen[g].slots[i] == h) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Two generations of at most PROV_AUDIT_SEEN ids each: when the current
+ * one is full it becomes the previous one, so the last 64k to 128k event
+ * ids are remembered without deleting from an open-addressing table.
+ */
+
+static int
+prov_seen_add(prov_audit_t *a, const char *id)
+{
+    size_t       i, cap;
+    uint64_t     h;
+    prov_seen_t  tmp;
+
+    cap = 2 * PROV_AUDIT_SEEN;
+
+    if (a->seen[0].n >= PROV_AUDIT_SEEN) {
+        tmp = a->seen[1];
+        a->seen[1] = a->seen[0];
+        a->seen[0] = tmp;
+        a->seen[0].n = 0;
+
+        if (a->seen[0].slots) {
+            memset(a->seen[0].slots, 0, cap * sizeof(uint64_t));
+        }
+    }
+
+    if (a->seen[0].slots == NULL) {
+        a->seen[0].slots = calloc(cap, sizeof(uint64_t));
+        if (a->seen[0].slots == NULL) {
+            return PROV_ERR;
+        }
+    }
+
+    h = prov_hash(id);
+
+    for (i = h % cap; a->seen[0].slots[i]; i = (i + 1) % cap) {
+        if (a->seen[0].slots[i] == h) {
+            return PROV_OK;
+        }
+    }
+
+    a->seen[0].slots[i] = h;
+    a->seen[0].n++;
+
+    return PROV_OK;
+}
+
+
+static int
+prov_mkdir(const char *path, prov_err_t *err)
+{
+    char   tmp[4096], *p;
+
+    if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int) sizeof(tmp)) {
+        prov_err_set(err, PROV_E_CONFIG, "audit_dir: path too long");
+        return PROV_ERR;
+    }
+
+    for (p = tmp + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            char  c = *p;
+
+            *p = '\0';
+
+            if (mkdir(tmp, 0750) != 0 && errno != EEXIST) {
+                prov_err_set(err, PROV_E_SYS, "mkdir \"%s\": %s", tmp,
+                             strerror(errno));
+                return PROV_ERR;
+            }
+
+            *p = c;
+
+            if (c == '\0') {
+                break;
+            }
+        }
+    }
+
+    return PROV_OK;
+}
+
+
+static int
+prov_fsync_dir(const char *path, prov_err_t *err)
+{
+    int  fd;
+
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd == -1 || fsync(fd) != 0) {
+        prov_err_set(err, PROV_E_SYS, "fsync \"%s\": %s", path,
+                     strerror(errno));
+
+        if (fd != -1) {
+            close(fd);
+        }
+
+        return PROV_ERR;
+    }
+
+    close(fd);
+
+    return PROV_OK;
+}
+
+
+static int
+prov_is_day_file(const char *name)
+{
+    int  i;
+
+    /* YYYY-MM-DD.jsonl */
+    if (strlen(name) != 16 || strcmp(name + 10, ".jsonl") != 0) {
+        return 0;
+    }
+
+    for (i = 0; i < 10; i++) {
+        if (i == 4 || i == 7) {
+            if (name[i] != '-') {
+                return 0;
+            }
+
+        } else if (!isdigit((unsigned char) name[i])) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+prov_cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char * const *) a, *(char * const *) b);
+}
+
+
+/* the newest day file of a tenant directory; 0 if there is none */
+
+static int
+prov_audit_newest(const char *dir, char *name, size_t size)
+{
+    DIR            *d;
+    struct dirent  *de;
+
+    name[0] = '\0';
+
+    d = opendir(dir);
+    if (d == NULL) {
+        return 0;
+    }
+
+    while ((de = readdir(d)) != NULL) {
+        if (prov_is_day_file(de->d_name) && strlen(de->d_name) < size
+            && strcmp(de->d_name, name) > 0)
+        {
+            snprintf(name, size, "%s", de->d_name);
+        }
+    }
+
+    closedir(d);
+
+    return name[0] != '\0';
+}
+
+
+/*
+ * Reads back the end of a tenant's newest file after a (re)start: cuts off
+ * a torn last line (its entry was never acknowledged, so it comes again),
+ * and learns the highest stream id written and the recent event ids.
+ */
+
+static int
+prov_audit_load_tail(prov_audit_t *a, prov_audit_tenant_t *t,
+    prov_err_t *err)
+{
+    int           fd, rc;
+    char          dir[4096], path[4200], name[32], *buf, *p, *nl;
+    off_t         size, from;
+    ssize_t       got, n;
+    json_t       *j;
+    prov_sid_t    sid;
+    json_error_t  jerr;
+    const char   *s;
+
+    snprintf(dir, sizeof(dir), "%s/%s", a->dir, t->name);
+
+    if (!prov_audit_newest(dir, name, sizeof(name))) {
+        return PROV_OK;
+    }
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd == -1) {
+        prov_err_set(err, PROV_E_SYS, "audit: open \"%s\": %s", path,
+                     strerror(errno));
+        return PROV_ERR;
+    }
+
+    rc = PROV_ERR;
+    buf = NULL;
+
+    size = lseek(fd, 0, SEEK_END);
+    if (size <= 0) {
+        rc = PROV_OK;
+        goto done;
+    }
+
+    from = size > PROV_AUDIT_TAIL ? size - PROV_AUDIT_TAIL : 0;
+
+    buf = malloc((size_t) (size - from) + 1);
+    if (buf == NULL) {
+        prov_err_set(err, PROV_E_SYS, "out of memory");
+        goto done;
+    }
+
+    for (got = 0; got < size - from; got += n) {
+        n = pread(fd, buf + got, (size_t) (size - from - got), from + got);
+        if (n <= 0) {
+            prov_err_set(err, PROV_E_SYS, "audit: read \"%s\": %s", path,
+                         n == 0 ? "short read" : strerror(errno));
+            goto done;
+        }
+    }
+
+    buf[got] = '\0';
+
+    if (buf[got - 1] != '\n') {
+        nl = memrchr(buf, '\n', (size_t) got);
+
+        if (nl == NULL && from > 0) {
+            prov_err_set(err, PROV_E_SYS, "audit: \"%s\": last line longer "
+                         "than %d bytes", path, PROV_AUDIT_TAIL);
+            goto done;
+        }
+
+        got = nl ? nl - buf + 1 : 0;
+
+        if (ftruncate(fd, from + got) != 0 || fsync(fd) != 0) {
+            prov_err_set(err, PROV_E_SYS, "audit: truncating \"%s\": %s",
+                         path, strerror(errno));
+            goto done;
+        }
+
+        prov_log(PROV_LOG_WARN, "audit", "%s/%s: cut off a torn last line "
+                 "(%lld bytes; its events come again)", t->name, name,
+                 (long long) (size - from - got));
+
+        buf[got] = '\0';
+    }
+
+    p = buf;
+
+    if (from > 0) {
+        /* the window starts inside a line */
+        nl = strchr(p, '\n');
+        p = nl ? nl + 1 : buf + got;
+    }
+
+    while (*p) {
+        nl = strchr(p, '\n');
+        if (nl == NULL) {
+            break;
+        }
+
+        *nl = '\0';
+
+        j = json_loads(p, 0, &jerr);
+
+        if (j) {
+            s = json_string_value(json_object_get(j, "stream_id"));
+
+            if (s && prov_sid_parse(s, &sid) == PROV_OK
+                && prov_sid_cmp(&sid, &t->last) > 0)
+            {
+                t->last = sid;
+            }
+
+            s = json_string_value(json_object_get(j, "id"));
+
+            if (s && prov_seen_add(a, s) != PROV_OK) {
+                json_decref(j);
+                prov_err_set(err, PROV_E_SYS, "out of memory");
+                goto done;
+            }
+
+            json_decref(j);
+        }
+
+        p = nl + 1;
+    }
+
+    rc = PROV_OK;
+
+done:
+
+    free(buf);
+    close(fd);
+
+    return rc;
+}
+
+
+/* the tenant's slot; loads its file tail the first time */
+
+static int
+prov_audit_tenant(prov_audit_t *a, const char *name, size_t *idx,
+    prov_err_t *err)
+{
+    size_t                i;
+    prov_audit_tenant_t  *t;
+
+    for (i = 0; i < a->ntenants; i++) {
+        if (strcmp(a->tenants[i].name, name) == 0) {
+            *idx = i;
+            return PROV_OK;
+        }
+    }
+
+    if (a->ntenants == a->nalloc) {
+        t = realloc(a->tenants, (a->nalloc ? a->nalloc * 2 : 16)
+                                * sizeof(prov_audit_tenant_t));
+        if (t == NULL) {
+            prov_err_set(err, PROV_E_SYS, "out of memory");
+            return PROV_ERR;
+        }
+
+        a->tenants = t;
+        a->nalloc = a->nalloc ? a->nalloc * 2 : 16;
+    }
+
+    t = &a->tenants[a->ntenants];
+    memset(t, 0, sizeof(*t));
+    snprintf(t->name, sizeof(t->name), "%s", name);
+
+    if (prov_audit_load_tail(a, t, err) != PROV_OK) {
+        return PROV_ERR;
+    }
+
+    *idx = a->ntenants++;
+
+    return PROV_OK;
+}
+
+
+/* ------------------------------------------------------------ consumer */
+
+
+int
+prov_audit_open(prov_audit_t **ap, const prov_config_t *cf,
+    prov_err_t *err)
+{
+    prov_audit_t  *a;
+
+    *ap = NULL;
+
+    if (prov_mkdir(cf->audit_dir, err) != PROV_OK) {
+        prov_err_prefix(err, "audit_dir");
+        return PROV_ERR;
+    }
+
+    a = calloc(1, sizeof(prov_audit_t));
+    if (a == NULL) {
+        prov_err_set(err, PROV_E_SYS, "out of memory");
+        return PROV_ERR;
+    }
+
+    a->dir = strdup(cf->audit_dir);
+    a->lastused = json_object();
+    a->workers = json_object();
+
+    if (a->dir == NULL || a->lastused == NULL || a->workers == NULL) {
+        prov_audit_close(a);
+        prov_err_set(err, PROV_E_SYS, "out of memory");
+        return PROV_ERR;
+    }
+
+    /* tests only (t/150): die by SIGKILL after writing the Nth batch,
+     * before its XACK, to prove a restart does not duplicate it */
+    if (getenv("OBJSPACE_PROV_TEST_KILL_BEFORE_ACK")) {
+        a->kill_before_ack = atoi(getenv("OBJSPACE_PROV_TEST_KILL_BEFORE_ACK"));
+    }
+
+    *ap = a;
+
+    return PROV_OK;
+}
+
+
+void
+prov_audit_close(prov_audit_t *a)
+{
+    if (a == NULL) {
+        return;
+    }
+
+    free(a->dir);
+    free(a->tenants);
+    free(a->seen[0].slots);
+    free(a->seen[1].slots);
+    json_decref(a->lastused);
+    json_decref(a->workers);
+    free(a);
+}
+
+
+void
+prov_audit_reset(prov_audit_t *a)
+{
+    a->ntenants = 0;
+    a->group_ok = 0;
+    a->pending_done = 0;
+    a->seen[0].n = 0;
+    a->seen[1].n = 0;
+
+    if (a->seen[0].slots) {
+        memset(a->seen[0].slots, 0, 2 * PROV_AUDIT_SEEN * sizeof(uint64_t));
+    }
+
+    if (a->seen[1].slots) {
+        memset(a->seen[1].slots, 0, 2 * PROV_AUDIT_SEEN * sizeof(uint64_t));
+    }
+
+    json_object_clear(a->workers);
+}
+
+
+/*
+ * The group reads from the start of the stream ("0", not "$"): events the
+ * gateway added before the first daemon ever ran are consumed too.
+ */
+
+static int
+prov_audit_group(prov_audit_t *a, prov_redis_t *r, prov_err_t *err)
+{
+    redisReply  *reply;
+
+    if (a->group_ok) {
+        return PROV_OK;
+    }
+
+    reply = redisCommand(r->c, "XGROUP CREATE %s %s 0 MKSTREAM",
+                         PROV_K_AUDIT, PROV_AUDIT_GROUP);
+    if (reply == NULL) {
+        prov_err_set(err, PROV_E_REDIS, "redis XGROUP: %s", r->c->errstr);
+        return PROV_ERR;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR
+        && strncmp(reply->str, "BUSYGROUP", 9) != 0)
+    {
+        prov_err_set(err, PROV_E_REDIS, "redis XGROUP: %s", reply->str);
+        freeReplyObject(reply);
+        return PROV_ERR;
+    }
+
+    freeReplyObject(reply);
+    a->group_ok = 1;
+
+    return PROV_OK;
+}
+
+
+/* a copy of a stream value that is valid UTF-8: bad bytes become \xNN */
+
+static json_t *
+prov_json_str(const char *s, size_t len)
+{
+    size_t       i;
+    json_t      *j;
+    prov_buf_t   b;
+
+    j = json_stringn(s, len);
+    if (j) {
+        return j;
+    }
+
+    prov_buf_init(&b);
+
+    for (i = 0; i < len; i++) {
+        if ((unsigned char) s[i] < 0x80 && s[i] != '\0') {
+            prov_buf_append(&b, &s[i], 1);
+
+        } else {
+            prov_buf_printf(&b, "\\x%02x", (unsigned char) s[i]);
+        }
+    }
+
+    j = json_stringn(b.data ? b.data : "", b.len);
+    prov_buf_free(&b);
+
+    return j;
+}
+
+
+/*
+ * One stream entry as the object written to a file: "stream_id", then
+ * the entry's fields (ts, status, bytes_in, bytes_out and seq as
+ * numbers), then "time" (ISO 8601 of ts).  *tenant is borrowed from
+ * the returned object.
+ */
+
+static json_t *
+prov_audit_line(redisReply *id, redisReply *fields, const char **tenant,
+    prov_err_t *err)
+{
+    size_t       i;
+    char        *end, t[32];
+    json_t      *j, *v;
+    long long    n;
+    const char  *f;
+
+    *tenant = NULL;
+
+    j = json_object();
+    if (j == NULL) {
+        goto nomem;
+    }
+
+    if (json_object_set_new(j, "stream_id", json_string(id->str)) != 0) {
+        goto nomem;
+    }
+
+    for (i = 0; i + 1 < fields->elements; i += 2) {
+        if (fields->element[i]->type != REDIS_REPLY_STRING
+            || fields->element[i + 1]->type != REDIS_REPLY_STRING)
+        {
+            continue;
+        }
+
+        f = fields->element[i]->str;
+        v = NULL;
+
+        if (strcmp(f, "ts") == 0 || strcmp(f, "status") == 0
+            || strcmp(f, "bytes_in") == 0 || strcmp(f, "bytes_out") == 0
+            || strcmp(f, "seq") == 0)
+        {
+            errno = 0;
+            n = strtoll(fields->element[i + 1]->str, &end, 10);
+
+            if (errno == 0 && end != fields->element[i + 1]->str
+                && *end == '\0')
+            {
+                v = json_integer(n);
+            }
+        }
+
+        if (v == NULL) {
+            v = prov_json_str(fields->element[i + 1]->str,
+                              fields->element[i + 1]->len);
+        }
+
+        if (v == NULL || json_object_set_new(j, f, v) != 0) {
+            goto nomem;
+        }
+    }
+
+    v = json_object_get(j, "ts");
+    if (json_is_integer(v)) {
+        prov_format_time(json_integer_value(v) / 1000, t, sizeof(t));
+        json_object_set_new(j, "time", json_string(t));
+    }
+
+    *tenant = json_string_value(json_object_get(j, "tenant"));
+
+    return j;
+
+nomem:
+
+    json_decref(j);
+    prov_err_set(err, PROV_E_SYS, "out of memory");
+
+    return NULL;
+}
+
+
+/* a field of a stream entry, borrowed from the reply */
+
+static const char *
+prov_entry_field(redisReply *fields, const char *name)
+{
+    size_t  i;
+
+    for (i = 0; i + 1 < fields->elements; i += 2) {
+        if (fields->element[i]->type == REDIS_REPLY_STRING
+            && fields->element[i + 1]->type == REDIS_REPLY_STRING
+            && strcmp(fields->element[i]->str, name) == 0)
+        {
+            return fields->element[i + 1]->str;
+        }
+    }
+
+    return NULL;
+}
+
+
+static int
+prov_batch_has(const char **batch, size_t n, const char *id)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (strcmp(batch[i], id) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* last_used_at and per-worker sequence gaps, from a request event */
+
+static void
+prov_audit_note(prov_audit_t *a, json_t *line)
+{
+    json_t      *old;
+    int64_t      ts, seq, prev;
+    const char  *kind, *ident, *decision, *worker;
+
+    kind = json_string_value(json_object_get(line, "kind"));
+    if (kind == NULL || strcmp(kind, "request") != 0) {
+        return;
+    }
+
+    ident = json_string_value(json_object_get(line, "identity"));
+    decision = json_string_value(json_object_get(line, "decision"));
+    ts = json_integer_value(json_object_get(line, "ts")) / 1000;
+
+    /* only an allowed request proves the key was used */
+    if (ident && strncmp(ident, "key_", 4) == 0 && strlen(ident) < 64
+        && decision && strcmp(decision, "allow") == 0 && ts > 0)
+    {
+        old = json_object_get(a->lastused, ident);
+
+        if (old == NULL || json_integer_value(old) < ts) {
+            json_object_set_new(a->lastused, ident, json_integer(ts));
+        }
+    }
+
+    worker = json_string_value(json_object_get(line, "worker"));
+    seq = json_integer_value(json_object_get(line, "seq"));
+
+    if (worker == NULL || seq <= 0 || strlen(worker) > 64) {
+        return;
+    }
+
+    prev = json_integer_value(json_object_get(a->workers, worker));
+
+    if (prev && seq > prev + 1) {
+        prov_log(PROV_LOG_WARN, "audit", "worker %s: events %lld..%lld "
+                 "missing from the stream (trimmed or lost)", worker,
+                 (long long) prev + 1, (long long) seq - 1);
+    }
+
+    if (seq > prev) {
+        json_object_set_new(a->workers, worker, json_integer(seq));
+    }
+}
+
+
+/*
+ * Appends one batch's lines to one file and fsyncs it (and its directory
+ * when the file or the directory is new).  On failure the file is cut
+ * back to its previous length: nothing of an unacknowledged batch stays.
+ */
+
+static int
+prov_audit_write(prov_audit_t *a, prov_audit_out_t *o, prov_err_t *err)
+{
+    int           fd, created, rc;
+    char          dir[4096], path[4200];
+    off_t         size;
+    size_t        done;
+    ssize_t       n;
+    struct stat   sb;
+
+    snprintf(dir, sizeof(dir), "%s/%s", a->dir, a->tenants[o->tenant].name);
+    snprintf(path, sizeof(path), "%s/%s.jsonl", dir, o->day);
+
+    if (stat(dir, &sb) != 0) {
+        if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+            prov_err_set(err, PROV_E_SYS, "audit: mkdir \"%s\": %s", dir,
+                         strerror(errno));
+            return PROV_ERR;
+        }
+
+        if (prov_fsync_dir(a->dir, err) != PROV_OK) {
+            return PROV_ERR;
+        }
+    }
+
+    created = (stat(path, &sb) != 0);
+
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd == -1) {
+        prov_err_set(err, PROV_E_SYS, "audit: open \"%s\": %s", path,
+                     strerror(errno));
+        return PROV_ERR;
+    }
+
+    rc = PROV_ERR;
+    size = lseek(fd, 0, SEEK_END);
+
+    for (done = 0; done < o->buf.len; done += (size_t) n) {
+        n = write(fd, o->buf.data + done, o->buf.len - done);
+        if (n <= 0) {
+            prov_err_set(err, PROV_E_SYS, "audit: write \"%s\": %s", path,
+                         n == 0 ? "no progress" : strerror(errno));
+            goto failed;
+        }
+    }
+
+    if (fsync(fd) != 0) {
+        prov_err_set(err, PROV_E_SYS, "audit: fsync \"%s\": %s", path,
+                     strerror(errno));
+        goto failed;
+    }
+
+    if (created && prov_fsync_dir(dir, err) != PROV_OK) {
+        goto failed;
+    }
+
+    rc = PROV_OK;
+    close(fd);
+
+    return rc;
+
+failed:
+
+    if (size >= 0 && ftruncate(fd, size) != 0) {
+        prov_log(PROV_LOG_ERR, "audit", "%s: cannot cut back a failed "
+                 "write: %s", path, strerror(errno));
+    }
+
+    close(fd);
+
+    return rc;
+}
+
+
+/* keeps the maximum: another node's older batch never moves it back */
+
+static int
+prov_audit_flush_lastused(prov_audit_t *a, prov_redis_t *r, prov_err_t *err)
+{
+    int           rc;
+    size_t        n, i;
+    char        (*vals)[24];
+    json_t       *v;
+    redisReply   *reply;
+    const char   *k, **argv;
+
+    n = json_object_size(a->lastused);
+    if (n == 0) {
+        return PROV_OK;
+    }
+
+    argv = calloc(4 + 2 * n, sizeof(char *));
+    vals = calloc(n, sizeof(*vals));
+
+    if (argv == NULL || vals == NULL) {
+        free(argv);
+        free(vals);
+        prov_err_set(err, PROV_E_SYS, "out of memory");
+        return PROV_ERR;
+    }
+
+    argv[0] = "EVAL";
+    argv[1] = "for i = 1, #ARGV, 2 do "
+              "local old = tonumber(redis.call('HGET', KEYS[1], ARGV[i])"
+              " or '0') or 0 "
+              "if tonumber(ARGV[i + 1]) > old then "
+              "redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end "
+              "end return 1";
+    argv[2] = "1";
+    argv[3] = PROV_K_LASTUSED;
+    i = 0;
+
+    json_object_foreach(a->lastused, k, v) {
+        snprintf(vals[i], sizeof(vals[i]), "%lld",
+                 (long long) json_integer_value(v));
+        argv[4 + 2 * i] = k;
+        argv[5 + 2 * i] = vals[i];
+        i++;
+    }
+
+    reply = prov_redis_argv(r, (int) (4 + 2 * n), argv, NULL, err);
+
+    rc = PROV_ERR;
+
+    if (reply) {
+        freeReplyObject(reply);
+        json_object_clear(a->lastused);
+        rc = PROV_OK;
+    }
+
+    free(argv);
+    free(vals);
+
+    return rc;
+}
+
+
+/*
+ * One XREADGROUP: our pending entries (id "0": delivered before, not
+ * acknowledged, e.g. by a daemon killed between write and XACK) or new
+ * ones (">").  Writes, fsyncs, then XACKs everything it read.
+ */
+
+static int
+prov_audit_batch(prov_audit_t *a, prov_redis_t *r, int pending,
+    size_t *handled, prov_err_t *err)
+{
+    int              rc;
+    size_t           i, k, nout, nack, nbatch, tidx, skipped;
+    char             day[16];
+    char            *line;
+    json_t          *j;
+    time_t           tt;
+    struct tm        tm;
+    prov_sid_t       sid;
+    redisReply      *reply, *entries, *e, *ack;
+    const char      *tenant, *evid, **ackv, **batch;
+    prov_audit_out_t  out[64];
+
+    *handled = 0;
+    nout = 0;
+    nack = 0;
+    nbatch = 0;
+    skipped = 0;
+    ackv = NULL;
+    batch = NULL;
+    rc = PROV_ERR;
+
+    reply = prov_redis_cmd(r, err, "XREADGROUP GROUP %s %s COUNT %d "
+                           "STREAMS %s %s", PROV_AUDIT_GROUP,
+                           PROV_AUDIT_CONSUMER, PROV_AUDIT_BATCH,
+                           PROV_K_AUDIT, pending ? "0" : ">");
+    if (reply == NULL) {
+        if (strstr(err->msg, "NOGROUP")) {
+            a->group_ok = 0;
+        }
+
+        return PROV_ERR;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0
+        || reply->element[0]->type != REDIS_REPLY_ARRAY
+        || reply->element[0]->elements < 2
+        || reply->element[0]->element[1]->type != REDIS_REPLY_ARRAY)
+    {
+        freeReplyObject(reply);
+        return PROV_OK;
+    }
+
+    entries = reply->element[0]->element[1];
+
+    if (entries->elements == 0) {
+        freeReplyObject(reply);
+        return PROV_OK;
+    }
+
+    ackv = calloc(entries->elements + 3, sizeof(char *));
+    batch = calloc(entries->elements, sizeof(char *));
+    if (ackv == NULL || batch == NULL) {
+        prov_err_set(err, PROV_E_SYS, "out of memory");
+        goto done;
+    }
+
+    ackv[nack++] = "XACK";
+    ackv[nack++] = PROV_K_AUDIT;
+    ackv[nack++] = PROV_AUDIT_GROUP;
+
+    for (i = 0; i < entries->elements; i++) {
+        e = entries->element[i];
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 2
+            || e->element[0]->type != REDIS_REPLY_STRING
+            || prov_sid_parse(e->element[0]->str, &sid) != PROV_OK)
+        {
+            continue;
+        }
+
+        ackv[nack++] = e->element[0]->str;
+
+        if (e->element[1]->type != REDIS_REPLY_ARRAY) {
+            /* a pending entry the producer's MAXLEN trimmed away */
+            prov_log(PROV_LOG_WARN, "audit", "entry %s was trimmed before "
+                     "it was written", e->element[0]->str);
+            continue;
+        }
+
+        j = prov_audit_line(e->element[0], e->element[1], &tenant, err);
+        if (j == NULL) {
+            goto done;
+        }
+
+        if (tenant == NULL || !prov_valid_slug(tenant, PROV_SLUG_MAX)) {
+            tenant = PROV_AUDIT_NOTENANT;
+        }
+
+        if (prov_audit_tenant(a, tenant, &tidx, err) != PROV_OK) {
+            json_decref(j);
+            goto done;
+        }
+
+        evid = prov_entry_field(e->element[1], "id");
+
+        /* already in the file (written, then killed before XACK), or a
+         * duplicate of an event written earlier or earlier in this batch */
+        if (prov_sid_cmp(&sid, &a->tenants[tidx].last) <= 0
+            || (evid && (prov_seen_has(a, evid)
+                         || prov_batch_has(batch, nbatch, evid))))
+        {
+            skipped++;
+            json_decref(j);
+            continue;
+        }
+
+        tt = (time_t) (sid.ms / 1000);
+        gmtime_r(&tt, &tm);
+        strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+
+        for (k = 0; k < nout; k++) {
+            if (out[k].tenant == tidx && strcmp(out[k].day, day) == 0) {
+                break;
+            }
+        }
+
+        if (k == nout) {
+            if (nout == sizeof(out) / sizeof(out[0])) {
+                /* too many files in one batch: the rest comes next time,
+                 * from our pending entries */
+                nack--;
+                a->pending_done = 0;
+                json_decref(j);
+                break;
+            }
+
+            memset(&out[k], 0, sizeof(out[k]));
+            out[k].tenant = tidx;
+            snprintf(out[k].day, sizeof(out[k].day), "%s", day);
+            prov_buf_init(&out[k].buf);
+            nout++;
+        }
+
+        if (evid) {
+            batch[nbatch++] = evid;
+        }
+
+        prov_audit_note(a, j);
+
+        line = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(j);
+
+        if (line == NULL
+            || prov_buf_puts(&out[k].buf, line) != PROV_OK
+            || prov_buf_puts(&out[k].buf, "\n") != PROV_OK)
+        {
+            free(line);
+            prov_err_set(err, PROV_E_SYS, "out of memory");
+            goto done;
+        }
+
+        free(line);
+        out[k].last = sid;
+    }
+
+    for (k = 0; k < nout; k++) {
+        if (prov_audit_write(a, &out[k], err) != PROV_OK) {
+            goto done;
+        }
+
+        if (prov_sid_cmp(&out[k].last, &a->tenants[out[k].tenant].last) > 0)
+        {
+            a->tenants[out[k].tenant].last = out[k].last;
+        }
+    }
+
+    if (a->kill_before_ack > 0 && nout && --a->kill_before_ack == 0) {
+        kill(getpid(), SIGKILL);
+    }
+
+    /* on disk: remembered, and now the stream may forget them */
+
+    for (i = 0; i < nbatch; i++) {
+        if (prov_seen_add(a, batch[i]) != PROV_OK) {
+            prov_err_set(err, PROV_E_SYS, "out of memory");
+            goto done;
+        }
+    }
+
+    ack = prov_redis_argv(r, (int) nack, ackv, NULL, err);
+    if (ack == NULL) {
+        goto done;
+    }
+
+    freeReplyObject(ack);
+
+    *handled = nack - 3;
+
+    if (skipped) {
+        prov_log(PROV_LOG_INFO, "audit", "%zu entries were already written "
+                 "(acknowledged again, not duplicated)", skipped);
+    }
+
+    rc = PROV_OK;
+
+done:
+
+    if (rc != PROV_OK) {
+        /* the next pass starts again from our pending entries */
+        a->pending_done = 0;
+    }
+
+    for (k = 0; k < nout; k++) {
+        prov_buf_free(&out[k].buf);
+    }
+
+    free(ackv);
+    free(batch);
+    freeReplyObject(reply);
+
+    return rc;
+}
+
+
+int
+prov_audit_pump(prov_audit_t *a, prov_redis_t *r, size_t max,
+    size_t *handled, prov_err_t *err)
+{
+    size_t  n;
+
+    *handled = 0;
+
+    if (prov_audit_group(a, r, err) != PROV_OK) {
+        return PROV_ERR;
+    }
+
+    while (*handled < max) {
+        if (prov_audit_batch(a, r, !a->pending_done, &n, err) != PROV_OK) {
+            return PROV_ERR;
+        }
+
+        *handled += n;
+
+        if (n == 0) {
+            if (a->pending_done) {
+                break;
+            }
+
+            a->pending_done = 1;
+        }
+    }
+
+    if (prov_audit_flush_lastused(a, r, err) != PROV_OK) {
+        prov_err_prefix(err, "last_used_at");
+        return PROV_ERR;
+    }
+
+    return PROV_OK;
+}
+
+
+/* ------------------------------------------------------------ expiry */
+
+
+/*
+ * The gateway refuses an expired key by itself (expires_at); this only
+ * records the moment in the audit, once per key (objspace:prov:expired
+ * remembers which keys were reported, in the same transaction).
+ */
+
+int
+prov_audit_expiry_scan(prov_redis_t *r, const char *actor, size_t *found,
+    prov_err_t *err)
+{
+    int               rc;
+    size_t            i, k;
+    int64_t           now, exp;
+    char              key[160];
+    redisReply       *spaces, *aks, *h, *seen;
+    prov_audit_ctl_t  ev;
+
+    *found = 0;
+    now = prov_now();
+    aks = NULL;
+    rc = PROV_ERR;
+
+    spaces = prov_redis_cmd(r, err, "SMEMBERS %s", PROV_K_IDX_SPACES);
+    if (spaces == NULL) {
+        return PROV_ERR;
+    }
+
+    for (i = 0; i < spaces->elements; i++) {
+        snprintf(key, sizeof(key), PROV_K_IDX_KEYS,
+                 spaces->element[i]->str);
+
+        aks = prov_redis_cmd(r, err, "SMEMBERS %s", key);
+        if (aks == NULL) {
+            goto done;
+        }
+
+        for (k = 0; k < aks->elements; k++) {
+            snprintf(key, sizeof(key), PROV_K_AK, aks->element[k]->str);
+
+            h = prov_redis_cmd(r, err, "HMGET %s id tenant space status "
+                               "expires_at", key);
+            if (h == NULL) {
+                goto done;
+            }
+
+            if (h->elements != 5 || h->element[0]->type != REDIS_REPLY_STRING
+                || h->element[3]->type != REDIS_REPLY_STRING
+                || strcmp(h->element[3]->str, "active") != 0
+                || h->element[4]->type != REDIS_REPLY_STRING)
+            {
+                freeReplyObject(h);
+                continue;
+            }
+
+            exp = strtoll(h->element[4]->str, NULL, 10);
+
+            if (exp <= 0 || exp > now) {
+                freeReplyObject(h);
+                continue;
+            }
+
+            seen = prov_redis_cmd(r, err, "SISMEMBER %s %s", PROV_K_EXPIRED,
+                                  h->element[0]->str);
+            if (seen == NULL) {
+                freeReplyObject(h);
+                goto done;
+            }
+
+            if (seen->integer == 0) {
+                memset(&ev, 0, sizeof(ev));
+                ev.op = "key.expired";
+                ev.identity = h->element[0]->str;
+                ev.tenant = h->element[1]->type == REDIS_REPLY_STRING
+                            ? h->element[1]->str : NULL;
+                ev.space = h->element[2]->type == REDIS_REPLY_STRING
+                           ? h->element[2]->str : NULL;
+                ev.actor = actor;
+                ev.detail = "expires_at reached";
+
+                if (prov_redis_tx_begin(r, err) != PROV_OK) {
+                    freeReplyObject(seen);
+                    freeReplyObject(h);
+                    goto done;
+                }
+
+                prov_redis_tx_append(r, "SADD %s %s", PROV_K_EXPIRED,
+                                     h->element[0]->str);
+                prov_audit_tx_control(r, &ev);
+
+                if (prov_redis_tx_exec(r, err) != PROV_OK) {
+                    freeReplyObject(seen);
+                    freeReplyObject(h);
+                    goto done;
+                }
+
+                prov_log(PROV_LOG_INFO, "audit", "key %s expired",
+                         h->element[0]->str);
+                (*found)++;
+            }
+
+            freeReplyObject(seen);
+            freeReplyObject(h);
+        }
+
+        freeReplyObject(aks);
+        aks = NULL;
+    }
+
+    rc = PROV_OK;
+
+done:
+
+    if (aks) {
+        freeReplyObject(aks);
+    }
+
+    freeReplyObject(spaces);
+
+    return rc;
+}
+
+
+/* ------------------------------------------------------------ reading */
+
+
+int
+prov_audit_parse_since(const char *s, int64_t *ms, prov_err_t *err)
+{
+    int        y, mo, d, h, mi, sec, n;
+    size_t     len;
+    int64_t    dur;
+    struct tm  tm;
+
+    len = strlen(s);
+    h = mi = sec = 0;
+    n = 0;
+
+    if (len >= 10 && s[4] == '-' && s[7] == '-'
+        && (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3)
+        && (s[n] == '\0'
+            || (sscanf(s + n, "T%2d:%2d:%2dZ%n", &h, &mi, &sec, &n) == 3
+                && s[10 + n] == '\0')))
+    {
+        if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59
+            || sec > 60)
+        {
+            goto invalid;
+        }
+
+        memset(&tm, 0, sizeof(tm));
+        tm.tm_year = y - 1900;
+        tm.tm_mon = mo - 1;
+        tm.tm_mday = d;
+        tm.tm_hour = h;
+        tm.tm_min = mi;
+        tm.tm_sec = sec;
+        *ms = (int64_t) timegm(&tm) * 1000;
+        return PROV_OK;
+    }
+
+    if (len >= 9 && strspn(s, "0123456789") == len) {
+        *ms = strtoll(s, NULL, 10) * 1000;
+        return PROV_OK;
+    }
+
+    if (prov_parse_duration(s, &dur, NULL) == PROV_OK) {
+        *ms = prov_audit_now_ms() - dur * 1000;
+        return PROV_OK;
+    }
+
+invalid:
+
+    prov_err_set(err, PROV_E_INVAL, "invalid --since \"%s\": use a date "
+                 "(2024-05-01), a UTC time (2024-05-01T10:00:00Z), unix "
+                 "seconds or a duration ago (90m, 12h, 7d)", s);
+
+    return PROV_ERR;
+}
+
+
+/* a string field for the text output: "-" when absent or empty */
+
+static const char *
+prov_audit_f(json_t *ev, const char *name)
+{
+    const char  *s;
+
+    s = json_string_value(json_object_get(ev, name));
+
+    return (s && *s) ? s : "-";
+}
+
+
+/*
+ * Text output only: control characters in values (an object key with a
+ * newline or a terminal escape) are shown as \xNN, so a name cannot fake
+ * a line or drive the terminal.
+ */
+
+static void
+prov_audit_sanitize(json_t *ev)
+{
+    size_t       i, len;
+    json_t      *v;
+    prov_buf_t   b;
+    const char  *k, *s;
+
+    json_object_foreach(ev, k, v) {
+        if (!json_is_string(v)) {
+            continue;
+        }
+
+        s = json_string_value(v);
+        len = json_string_length(v);
+
+        for (i = 0; i < len; i++) {
+            if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f) {
+                break;
+            }
+        }
+
+        if (i == len) {
+            continue;
+        }
+
+        prov_buf_init(&b);
+
+        for (i = 0; i < len; i++) {
+            if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f) {
+                prov_buf_printf(&b, "\\x%02x", (unsigned char) s[i]);
+
+            } else {
+                prov_buf_append(&b, &s[i], 1);
+            }
+        }
+
+        json_object_set_new(ev, k, json_string(b.data ? b.data : ""));
+        prov_buf_free(&b);
+    }
+}
+
+
+static void
+prov_audit_print(json_t *ev)
+{
+    const char  *kind;
+
+    kind = prov_audit_f(ev, "kind");
+
+    printf("%s %s %s", prov_audit_f(ev, "time"), kind,
+           prov_audit_f(ev, "op"));
+
+    if (strcmp(kind, "request") == 0) {
+        printf(" %lld %s space=%s identity=%s key=%s ip=%s in=%lld "
+               "out=%lld",
+               (long long) json_integer_value(json_object_get(ev, "status")),
+               prov_audit_f(ev, "decision"), prov_audit_f(ev, "space"),
+               prov_audit_f(ev, "identity"), prov_audit_f(ev, "key"),
+               prov_audit_f(ev, "ip"),
+               (long long) json_integer_value(json_object_get(ev,
+                                                              "bytes_in")),
+               (long long) json_integer_value(json_object_get(ev,
+                                                              "bytes_out")));
+
+        if (strcmp(prov_audit_f(ev, "reason"), "-") != 0) {
+            printf(" reason=\"%s\"", prov_audit_f(ev, "reason"));
+        }
+
+        printf(" request_id=%s", prov_audit_f(ev, "request_id"));
+
+    } else {
+        printf(" space=%s identity=%s actor=%s", prov_audit_f(ev, "space"),
+               prov_audit_f(ev, "identity"), prov_audit_f(ev, "actor"));
+
+        if (strcmp(prov_audit_f(ev, "detail"), "-") != 0) {
+            printf(" detail=\"%s\"", prov_audit_f(ev, "detail"));
+        }
+    }
+
+    putchar('\n');
+}
+
+
+/*
+ * Reads only {audit_dir}/{tenant}/: the tenant is a slug (no '/', no
+ * "..", never "_unattributed"), and every line's own tenant field must
+ * match too, so a misfiled line cannot leak another tenant's names.
+ */
+
+int
+prov_audit_query(const prov_config_t *cf, const prov_audit_query_t *q,
+    prov_err_t *err)
+{
+    int            rc, first;
+    FILE          *f;
+    DIR           *d;
+    char           dir[4096], path[4200], since_day[16], **names, *line;
+    size_t         n, nalloc, i, cap, foreign;
+    ssize_t        len;
+    json_t        *j;
+    time_t         tt;
+    struct tm      tm;
+    json_error_t   jerr;
+    struct dirent *de;
+    const char    *s;
+
+    if (!prov_valid_slug(q->tenant, PROV_SLUG_MAX)) {
+        prov_err_set(err, PROV_E_INVAL, "invalid tenant \"%s\"", q->tenant);
+        return PROV_ERR;
+    }
+
+    snprintf(dir, sizeof(dir), "%s/%s", cf->audit_dir, q->tenant);
+
+    names = NULL;
+    n = nalloc = 0;
+    line = NULL;
+    cap = 0;
+    foreign = 0;
+    first = 1;
+    rc = PROV_ERR;
+
+    since_day[0] = '\0';
+
+    if (q->since_ms > 0) {
+        tt = (time_t) (q->since_ms / 1000);
+        gmtime_r(&tt, &tm);
+        strftime(since_day, sizeof(since_day), "%Y-%m-%d", &tm);
+    }
+
+    d = opendir(dir);
+
+    if (d == NULL && errno != ENOENT) {
+        prov_err_set(err, PROV_E_SYS, "audit: \"%s\": %s", dir,
+                     strerror(errno));
+        return PROV_ERR;
+    }
+
+    while (d && (de = readdir(d)) != NULL) {
+        if (!prov_is_day_file(de->d_name)
+            || strncmp(de->d_name, since_day, 10) < 0)
+        {
+            continue;
+        }
+
+        if (n == nalloc) {
+            char  **p;
+
+            p = realloc(names, (nalloc ? nalloc * 2 : 16) * sizeof(char *));
+            if (p == NULL) {
+                prov_err_set(err, PROV_E_SYS, "out of memory");
+                goto done;
+            }
+
+            names = p;
+            nalloc = nalloc ? nalloc * 2 : 16;
+        }
+
+        names[n] = strdup(de->d_name);
+        if (names[n] == NULL) {
+            prov_err_set(err, PROV_E_SYS, "out of memory");
+            goto done;
+        }
+
+        n++;
+    }
+
+    if (n) {
+        qsort(names, n, sizeof(char *), prov_cmp_names);
+    }
+
+    if (q->json) {
+        fputs("[", stdout);
+    }
+
+    for (i = 0; i < n; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+
+        f = fopen(path, "r");
+        if (f == NULL) {
+            prov_err_set(err, PROV_E_SYS, "audit: \"%s\": %s", path,
+                         strerror(errno));
+            goto done;
+        }
+
+        while ((len = getline(&line, &cap, f)) > 0) {
+            j = json_loadb(line, (size_t) len, 0, &jerr);
+            if (j == NULL) {
+                continue;
+            }
+
+            s = json_string_value(json_object_get(j, "tenant"));
+
+            if (s == NULL || strcmp(s, q->tenant) != 0) {
+                foreign++;
+                json_decref(j);
+                continue;
+            }
+
+            if ((q->since_ms
+                 && json_integer_value(json_object_get(j, "ts")) < q->since_ms)
+                || (q->space
+                    && ((s = json_string_value(json_object_get(j, "space")))
+                        == NULL || strcmp(s, q->space) != 0))
+                || (q->identity
+                    && ((s = json_string_value(json_object_get(j,
+                                                               "identity")))
+                        == NULL || strcmp(s, q->identity) != 0)))
+            {
+                json_decref(j);
+                continue;
+            }
+
+            if (q->json) {
+                fputs(first ? "\n" : ",\n", stdout);
+                json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+            } else {
+                prov_audit_sanitize(j);
+                prov_audit_print(j);
+            }
+
+            first = 0;
+            json_decref(j);
+        }
+
+        fclose(f);
+    }
+
+    if (q->json) {
+        fputs(first ? "]\n" : "\n]\n", stdout);
+    }
+
+    if (foreign) {
+        prov_log(PROV_LOG_WARN, "audit", "%zu lines of another tenant in "
+                 "\"%s\" were not shown", foreign, dir);
+    }
+
+    rc = PROV_OK;
+
+done:
+
+    if (d) {
+        closedir(d);
+    }
+
+    for (i = 0; i < n; i++) {
+        free(names[i]);
+    }
+
+    free(names);
+    free(line);
+
+    return rc;
+}
