@@ -28,7 +28,7 @@ DEB_PACKAGES := \
     libhiredis-dev libjansson-dev libcurl4-openssl-dev \
     redis-server radosgw ceph-mon ceph-osd ceph-common \
     python3 python3-boto3 python3-redis python3-cryptography \
-    awscli s3cmd rclone curl wrk valgrind \
+    awscli s3cmd rclone curl wrk linux-perf valgrind \
     clang libfuzzer-14-dev \
     docker-registry skopeo aptly
 
@@ -37,9 +37,12 @@ DEB_PACKAGES := \
 #       TAP-printing executables to UNIT_TESTS so prove runs them too
 #   fuzz/fuzz.mk: targets `fuzz`, `fuzz-long`
 #   bench/bench.mk: target `bench-sigv4` (and may append to BENCH_TARGETS)
+#   bench/gateway.mk: target `bench-gateway` (appends to BENCH_TARGETS)
 UNIT_TESTS    :=
 BENCH_TARGETS :=
--include t/unit/unit.mk t/unit/unit-b.mk fuzz/fuzz.mk bench/bench.mk
+-include t/unit/unit.mk t/unit/unit-b.mk fuzz/fuzz.mk bench/bench.mk \
+         bench/gateway.mk
+-include bench/provisioner.mk   # `bench-provisioner` (appends)
 
 TEST_PREREQS := $(if $(wildcard t/unit/unit.mk),unit) \
                 $(if $(wildcard t/unit/unit-b.mk),unit-b) \

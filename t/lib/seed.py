@@ -182,15 +182,24 @@ class Seeder:
                                    "backend:" + space_id),
             "created_at": str(now),
         }
-        p = self.r.pipeline()
-        p.hset("objspace:space:" + space_id, mapping=rec)
-        p.set("objspace:bucket:" + bucket, space_id)
-        p.sadd("objspace:idx:spaces", space_id)
-        p.execute()
-        self.publish("space:" + space_id)
+        self._write_space(rec)
         out = dict(rec)
         out.update(backend_sk=backend_sk, backend_uid=backend_uid)
         return out
+
+    def _write_space(self, rec):
+        p = self.r.pipeline()
+        p.hset("objspace:space:" + rec["id"], mapping=rec)
+        p.set("objspace:bucket:" + rec["bucket"], rec["id"])
+        p.sadd("objspace:idx:spaces", rec["id"])
+        p.execute()
+        self.publish("space:" + rec["id"])
+
+    def restore_space(self, space):
+        """Write the records of a space() result again, same id and
+        backend key (a Redis that lost them, e.g. restarted empty)."""
+        self._write_space({k: v for k, v in space.items()
+                           if k not in ("backend_sk", "backend_uid")})
 
     def identity(self, space, mode="read-write-delete", prefix="",
                  name="test-client", immutable=False, expires_at=0,

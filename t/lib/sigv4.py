@@ -18,6 +18,7 @@ import base64
 import datetime
 import hashlib
 import hmac
+import itertools
 import urllib.parse
 import zlib
 
@@ -156,6 +157,21 @@ def checksum_value(algo, data):
     return base64.b64encode(v).decode()
 
 
+def _chunked_headers(headers, total, signed, trailer):
+    """(headers, payload hash) of an aws-chunked upload of `total` bytes:
+    the caller's headers plus the framing ones, Content-Length not yet."""
+    hdrs = dict(headers or {})
+    hdrs["Content-Encoding"] = "aws-chunked"
+    hdrs["x-amz-decoded-content-length"] = str(total)
+    if trailer:
+        hdrs["x-amz-trailer"] = "x-amz-checksum-" + trailer
+    if signed:
+        ph = STREAMING_TRAILER if trailer else STREAMING
+    else:
+        ph = STREAMING_UNSIGNED_TRAILER
+    return hdrs, ph
+
+
 def chunked_upload(method, url, ak, sk, region, data, chunk_size=65536,
                    signed=True, trailer=None, trailer_value=None,
                    tamper_chunk=None, tamper_sig=None, now=None,
@@ -170,15 +186,7 @@ def chunked_upload(method, url, ak, sk, region, data, chunk_size=65536,
     """
     chunks = [data[i:i + chunk_size] for i in range(0, len(data),
                                                     chunk_size)]
-    hdrs = dict(headers or {})
-    hdrs["Content-Encoding"] = "aws-chunked"
-    hdrs["x-amz-decoded-content-length"] = str(len(data))
-    if trailer:
-        hdrs["x-amz-trailer"] = "x-amz-checksum-" + trailer
-    if signed:
-        ph = STREAMING_TRAILER if trailer else STREAMING
-    else:
-        ph = STREAMING_UNSIGNED_TRAILER
+    hdrs, ph = _chunked_headers(headers, len(data), signed, trailer)
     # Content-Length of the framed body must be known before signing: build
     # the body with placeholder signatures of the same length first.
     body = _frame(chunks, [("0" * 64) if signed else None] * (len(chunks) + 1),
@@ -230,3 +238,87 @@ def _frame(chunks, sigs, trailer, tv, signed, trailer_sig=None):
                         % (trailer_sig or "0" * 64)).encode())
         out.append(b"\r\n")
     return b"".join(out)
+
+
+_DIGEST_SIZE = {"crc32": 4, "crc32c": 4, "sha1": 20, "sha256": 32}
+
+
+class _Checksum:
+    """Incremental form of checksum_value() (crc32, sha1, sha256)."""
+
+    def __init__(self, algo):
+        self.algo = algo.lower()
+        self.crc = 0
+        self.h = None if self.algo == "crc32" else hashlib.new(self.algo)
+
+    def update(self, data):
+        if self.h is None:
+            self.crc = zlib.crc32(data, self.crc)
+        else:
+            self.h.update(data)
+
+    def value(self):
+        raw = (self.crc.to_bytes(4, "big") if self.h is None
+               else self.h.digest())
+        return base64.b64encode(raw).decode()
+
+
+def _framed_length(total, chunk_size, signed, trailer):
+    """Length of _frame()'s output for `total` bytes cut in chunk_size
+    pieces (Content-Length of an aws-chunked body, known before any
+    signature is computed)."""
+    sizes = [chunk_size] * (total // chunk_size)
+    if total % chunk_size:
+        sizes.append(total % chunk_size)
+    sig = len(";chunk-signature=") + 64 if signed else 0
+    n = sum(len("%x" % s) + sig + 2 + s + 2 for s in sizes)
+    n += 1 + sig + 2 + (0 if trailer else 2)
+    if trailer:
+        b64 = 4 * ((_DIGEST_SIZE[trailer] + 2) // 3)
+        n += len("x-amz-checksum-%s:" % trailer) + b64 + 2
+        if signed:
+            n += len("x-amz-trailer-signature:") + 64 + 2
+        n += 2
+    return n
+
+
+def chunked_stream(method, url, ak, sk, region, chunks, total,
+                   chunk_size=65536, signed=True, trailer=None, now=None,
+                   headers=None):
+    """Streaming form of chunked_upload() for bodies too large to build in
+    memory (benchmarks): `chunks` yields the payload in chunk_size pieces
+    (the last may be shorter), `total` bytes in all. Same framing, chunk
+    signatures, trailer and trailer signature as chunked_upload().
+    Returns (headers, generator of body pieces)."""
+    hdrs, ph = _chunked_headers(headers, total, signed, trailer)
+    hdrs["Content-Length"] = str(_framed_length(total, chunk_size, signed,
+                                                trailer))
+    h = sign_headers(method, url, ak, sk, region, headers=hdrs,
+                     payload_hash=ph, now=now)
+    key, scope, amz_date = h["_signing_key"], h["_scope"], h["_amz_date"]
+
+    def body():
+        prev = h["_seed_signature"]
+        ck = _Checksum(trailer) if trailer else None
+        for c in itertools.chain(chunks, [b""]):
+            head = "%x" % len(c)
+            if signed:
+                prev = _chunk_sig(key, amz_date, scope, prev, c)
+                head += ";chunk-signature=" + prev
+            if ck is not None:
+                ck.update(c)
+            tail = b"\r\n" if len(c) or not trailer else b""
+            yield head.encode() + b"\r\n" + c + tail
+        if not trailer:
+            return
+        tline = "x-amz-checksum-%s:%s\n" % (trailer, ck.value())
+        out = tline.replace("\n", "\r\n")
+        if signed:
+            sts = "\n".join(["AWS4-HMAC-SHA256-TRAILER", amz_date, scope,
+                             prev, hashlib.sha256(tline.encode())
+                             .hexdigest()])
+            out += "x-amz-trailer-signature:%s\r\n" % hmac.new(
+                key, sts.encode(), hashlib.sha256).hexdigest()
+        yield (out + "\r\n").encode()
+
+    return wire_headers(h), body()

@@ -252,6 +252,17 @@ class Stack:
     def stop_redis(self):
         self._tool("redis-stack", "stop", os.path.join(self.dir, "redis"))
 
+    def restart_redis(self):
+        """Stop redis and start a fresh, empty one on the same port (what
+        nginx's objspace_redis names); returns its pid."""
+        self.stop_redis()
+        os.environ["REDIS_STACK_PORT"] = str(self.redis_port)
+        try:
+            self.start_redis()
+        finally:
+            del os.environ["REDIS_STACK_PORT"]
+        return int(self.redis_env["REDIS_PID"])
+
     def start_rgw(self, shared_ok=True):
         shared = os.environ.get("OBJSPACE_T_RGW_ENV") if shared_ok else None
         env = read_env(shared) if shared else {}
@@ -343,6 +354,10 @@ class Stack:
             raise StackError("nginx did not listen:\n" + self._tail(prefix))
         self.endpoint = "http://127.0.0.1:%d" % self.port
         return self.endpoint
+
+    def nginx_workers(self):
+        """Pids of the running nginx's worker processes."""
+        return child_pids(self.nginx_proc.pid)
 
     def reload_nginx(self):
         self.nginx_proc.send_signal(signal.SIGHUP)
@@ -555,6 +570,33 @@ class Stack:
             subprocess.run([os.path.join(TOOLS, "rgw-stack"), "stop",
                             os.path.join(self.dir, "rgw")],
                            capture_output=True)
+
+
+def child_pids(parent):
+    """Pids of the live processes whose parent is `parent`."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(st[1]) == int(parent) and st[0] != "Z":
+            pids.append(int(d))
+    return sorted(pids)
+
+
+def proc_status(pid, fields=("VmRSS", "VmHWM")):
+    """Fields of /proc/PID/status in KiB: {"VmRSS": n, "VmHWM": n}."""
+    out = {}
+    with open("/proc/%d/status" % int(pid)) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in fields:
+                out[k] = int(v.split()[0])
+    return out
 
 
 def _is_nginx(pid):
