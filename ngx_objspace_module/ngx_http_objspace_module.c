@@ -24,6 +24,7 @@
 #include "ngx_http_objspace_module.h"
 #include "ngx_http_objspace_authz.h"
 #include "ngx_http_objspace_xml.h"
+#include "ngx_http_objspace_quota.h"
 
 
 #define NGX_HTTP_OBJSPACE_BODY_NONE      0
@@ -64,6 +65,7 @@ typedef enum {
     NGX_HTTP_OBJSPACE_E_TOO_LARGE,
     NGX_HTTP_OBJSPACE_E_MALFORMED_XML,
     NGX_HTTP_OBJSPACE_E_MAX_MESSAGE,
+    NGX_HTTP_OBJSPACE_E_QUOTA_EXCEEDED,
     NGX_HTTP_OBJSPACE_E_MAX
 } ngx_http_objspace_err_e;
 
@@ -146,6 +148,8 @@ static ngx_int_t ngx_http_objspace_verify(ngx_http_request_t *r,
 static ngx_int_t ngx_http_objspace_verify_with(ngx_http_request_t *r,
     ngx_http_objspace_ctx_t *ctx, ngx_uint_t which, ngx_str_t *uri,
     u_char *sig);
+static ngx_int_t ngx_http_objspace_quota(ngx_http_request_t *r,
+    ngx_http_objspace_ctx_t *ctx);
 static ngx_int_t ngx_http_objspace_authorize(ngx_http_request_t *r,
     ngx_http_objspace_ctx_t *ctx);
 static ngx_int_t ngx_http_objspace_prepare_body(ngx_http_request_t *r,
@@ -292,7 +296,10 @@ static ngx_http_objspace_err_t  ngx_http_objspace_errors[] = {
       ngx_string("The XML you provided was not well-formed or did not "
                  "validate against our published schema.") },
     { ngx_string("MaxMessageLengthExceeded"), NGX_HTTP_BAD_REQUEST,
-      ngx_string("Your request was too big.") }
+      ngx_string("Your request was too big.") },
+    { ngx_string("QuotaExceeded"), NGX_HTTP_FORBIDDEN,
+      ngx_string("The upload would exceed the Object Space's storage "
+                 "quota.") }
 };
 
 
@@ -603,6 +610,13 @@ ngx_http_objspace_handler(ngx_http_request_t *r)
     if (!ctx->prepared) {
 
         rc = ngx_http_objspace_authorize(r, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        /* quota (issue 5): may suspend; answers from its state after */
+
+        rc = ngx_http_objspace_quota(r, ctx);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -1800,6 +1814,8 @@ ngx_http_objspace_delete_key(void *data, ngx_str_t *key)
     ctx = ngx_http_get_module_ctx(r, ngx_http_objspace_module);
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_objspace_module);
 
+    ngx_http_objspace_quota_delete_key(r, key);
+
     return ngx_http_objspace_authz_key(ctx->id, key, olcf->deny_prefixes);
 }
 
@@ -1915,6 +1931,81 @@ ngx_http_objspace_main_conf_t *
 ngx_http_objspace_main_conf(ngx_cycle_t *cycle)
 {
     return ngx_http_cycle_get_module_main_conf(cycle, ngx_http_objspace_module);
+}
+
+
+/* hook for ngx_http_objspace_quota.c: its outcome as the S3 answer */
+
+static ngx_int_t
+ngx_http_objspace_quota(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
+{
+    switch (ngx_http_objspace_quota_check(r, ctx->id, &ctx->s3,
+                                          &ctx->copy_bucket, &ctx->copy_key))
+    {
+    case NGX_HTTP_OBJSPACE_QUOTA_OK:
+        return NGX_OK;
+
+    case NGX_HTTP_OBJSPACE_QUOTA_AGAIN:
+        ctx->waiting = 1;
+        r->read_event_handler = ngx_http_test_reading;
+        return NGX_AGAIN;
+
+    case NGX_HTTP_OBJSPACE_QUOTA_EXCEEDED:
+        return ngx_http_objspace_fail(r, ctx,
+                                      NGX_HTTP_OBJSPACE_E_QUOTA_EXCEEDED,
+                                      "quota exceeded");
+
+    case NGX_HTTP_OBJSPACE_QUOTA_UNREACHABLE:
+        return ngx_http_objspace_fail(r, ctx, NGX_HTTP_OBJSPACE_E_UNAVAILABLE,
+                                      "quota store unreachable");
+
+    case NGX_HTTP_OBJSPACE_QUOTA_NO_LENGTH:
+        return ngx_http_objspace_fail(r, ctx,
+                                      NGX_HTTP_OBJSPACE_E_MISSING_LENGTH,
+                                      "upload length unknown");
+
+    case NGX_HTTP_OBJSPACE_QUOTA_COPY_UNKNOWN:
+        return ngx_http_objspace_fail(r, ctx, NGX_HTTP_OBJSPACE_E_ACCESS_DENIED,
+                                      "copy source size unknown");
+
+    default:
+        return ngx_http_objspace_fail(r, ctx, NGX_HTTP_OBJSPACE_E_INTERNAL,
+                                      "quota");
+    }
+}
+
+
+ngx_int_t
+ngx_http_objspace_request_info(ngx_http_request_t *r,
+    ngx_http_objspace_info_t *info)
+{
+    ngx_http_objspace_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_objspace_module);
+
+    if (ctx == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(info, sizeof(ngx_http_objspace_info_t));
+
+    if (ctx->parsed) {
+        info->s3 = &ctx->s3;
+        info->op = ngx_http_objspace_s3_op_names[ctx->s3.op];
+    }
+
+    info->id = ctx->id;
+    info->request_id = ctx->request_id;
+    info->denied = (ctx->err != 0);
+    info->allowed = (ctx->err == 0 && ctx->done);
+    info->known_key = (ctx->id != NULL
+                       || ctx->err == NGX_HTTP_OBJSPACE_E_INVALID_ACCESS_KEY);
+
+    if (ctx->err) {
+        info->deny_reason = ctx->deny_reason;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -166,6 +166,25 @@ void ngx_http_objspace_redis_exit_process(ngx_cycle_t *cycle);
 /* ngx_http_objspace_module.c: resume a request suspended by NGX_AGAIN */
 void ngx_http_objspace_resume(ngx_http_request_t *r);
 
+/*
+ * What the gateway knows about r, for quota, audit and metrics
+ * (ngx_http_objspace_acct_module).  Pointers borrow from r's context.
+ * NGX_DECLINED: r is not a gateway request.
+ */
+typedef struct {
+    ngx_http_objspace_s3_req_t     *s3;          /* NULL: not parsed */
+    ngx_str_t                       op;          /* S3 operation name */
+    ngx_http_objspace_identity_t   *id;          /* NULL: unauthenticated */
+    ngx_str_t                       deny_reason;
+    ngx_str_t                       request_id;
+    unsigned                        allowed:1;
+    unsigned                        denied:1;
+    unsigned                        known_key:1; /* the key was looked up */
+} ngx_http_objspace_info_t;
+
+ngx_int_t ngx_http_objspace_request_info(ngx_http_request_t *r,
+    ngx_http_objspace_info_t *info);
+
 ngx_http_objspace_main_conf_t *ngx_http_objspace_main_conf(ngx_cycle_t *cycle);
 
 

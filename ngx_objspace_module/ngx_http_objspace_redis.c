@@ -20,6 +20,8 @@
 
 
 #include "ngx_http_objspace_cache.h"
+#include "ngx_http_objspace_redis.h"
+#include "ngx_http_objspace_metrics.h"
 
 #include <hiredis/hiredis.h>
 
@@ -112,6 +114,12 @@ typedef struct {
     ngx_http_objspace_redis_t  *rd;
     ngx_uint_t                  state;
     u_char                      ak[NGX_HTTP_OBJSPACE_MAX_AK_LEN];
+
+    /* a generic command (ngx_http_objspace_redis_send), not a read */
+    ngx_http_objspace_redis_done_pt  done;
+    void                       *data;
+    ngx_str_t                   raw;        /* RESP, ngx_alloc()ed */
+    unsigned                    command:1;
 } ngx_http_objspace_fetch_t;
 
 
@@ -123,6 +131,7 @@ typedef struct {
     ngx_uint_t                  state;
     ngx_uint_t                  rounds;
     unsigned                    after_ok:1;  /* last wait answered */
+    unsigned                    waited:1;    /* asked Redis at least once */
 } ngx_http_objspace_waiter_t;
 
 
@@ -138,6 +147,7 @@ struct ngx_http_objspace_redis_s {
     ngx_queue_t                     free;
     ngx_queue_t                     ready;
     ngx_event_t                     resume;
+    ngx_event_t                     flush;      /* generic commands */
     time_t                          logged;
     unsigned                        exiting:1;
 };
@@ -173,9 +183,12 @@ static ngx_uint_t ngx_http_objspace_redis_fields(redisReply *reply,
     ngx_http_objspace_kv_t *kv);
 static void ngx_http_objspace_redis_complete(ngx_http_objspace_fetch_t *f,
     ngx_int_t rc);
+static void ngx_http_objspace_redis_finish(ngx_http_objspace_fetch_t *f,
+    redisReply *reply);
 static void ngx_http_objspace_redis_fail_all(ngx_http_objspace_redis_t *rd);
 static void ngx_http_objspace_redis_timeout_handler(ngx_event_t *ev);
 static void ngx_http_objspace_redis_resume_handler(ngx_event_t *ev);
+static void ngx_http_objspace_redis_flush_handler(ngx_event_t *ev);
 static ngx_http_objspace_waiter_t *ngx_http_objspace_redis_waiter(
     ngx_http_request_t *r, ngx_uint_t create);
 static void ngx_http_objspace_redis_waiter_cleanup(void *data);
@@ -235,6 +248,10 @@ ngx_http_objspace_redis_init_process(ngx_cycle_t *cycle)
     rd->resume.data = rd;
     rd->resume.log = cycle->log;
 
+    rd->flush.handler = ngx_http_objspace_redis_flush_handler;
+    rd->flush.data = rd;
+    rd->flush.log = cycle->log;
+
     ngx_http_objspace_redis_init_conn(rd, &rd->cmd, "command", 0);
     ngx_http_objspace_redis_init_conn(rd, &rd->sub, "subscriber", 1);
 
@@ -274,6 +291,10 @@ ngx_http_objspace_redis_exit_process(ngx_cycle_t *cycle)
 
     if (rd->resume.posted) {
         ngx_delete_posted_event(&rd->resume);
+    }
+
+    if (rd->flush.posted) {
+        ngx_delete_posted_event(&rd->flush);
     }
 
     rd->omcf->redis = NULL;
@@ -340,6 +361,8 @@ ngx_http_objspace_redis_fetch(ngx_http_request_t *r, ngx_str_t *ak)
     if (w == NULL) {
         return NGX_ERROR;
     }
+
+    w->waited = 1;
 
     if (w->state == NGX_HTTP_OBJSPACE_WAIT_WAITING
         || w->state == NGX_HTTP_OBJSPACE_WAIT_READY)
@@ -701,6 +724,8 @@ ngx_http_objspace_redis_close(ngx_http_objspace_redis_conn_t *conn,
 
     conn->reported = 1;
 
+    ngx_http_objspace_metrics_count(NGX_HTTP_OBJSPACE_M_REDIS_ERRORS, 1);
+
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         conn->up = 0;
         return;
@@ -966,15 +991,35 @@ ngx_http_objspace_redis_flush(ngx_http_objspace_redis_conn_t *conn)
                 q = ngx_queue_head(&rd->unsent);
                 f = ngx_queue_data(q, ngx_http_objspace_fetch_t, queue);
 
-                ngx_memcpy(argv, ngx_http_objspace_redis_eval,
-                           sizeof(argv));
+                if (f->command) {
+                    if ((size_t) (b->end - b->last) < f->raw.len) {
+                        if (b->pos != b->start) {
+                            b->last = ngx_movemem(b->start, b->pos,
+                                                  b->last - b->pos);
+                            b->pos = b->start;
+                        }
 
-                argv[3].data = key;
-                argv[3].len = ngx_sprintf(key, "objspace:ak:%V", &f->sn.str)
-                              - key;
+                        if ((size_t) (b->end - b->last) < f->raw.len) {
+                            break;
+                        }
+                    }
 
-                if (ngx_http_objspace_redis_append(conn, argv, 5) != NGX_OK) {
-                    break;
+                    b->last = ngx_cpymem(b->last, f->raw.data, f->raw.len);
+
+                } else {
+                    ngx_memcpy(argv, ngx_http_objspace_redis_eval,
+                               sizeof(argv));
+
+                    argv[3].data = key;
+                    argv[3].len = ngx_sprintf(key, "objspace:ak:%V",
+                                              &f->sn.str)
+                                  - key;
+
+                    if (ngx_http_objspace_redis_append(conn, argv, 5)
+                        != NGX_OK)
+                    {
+                        break;
+                    }
                 }
 
                 ngx_queue_remove(q);
@@ -1107,6 +1152,12 @@ ngx_http_objspace_redis_cmd_reply(ngx_http_objspace_redis_conn_t *conn,
 
     q = ngx_queue_head(&rd->sent);
     f = ngx_queue_data(q, ngx_http_objspace_fetch_t, queue);
+
+    if (f->command) {
+        ngx_http_objspace_redis_finish(f, reply);
+        ngx_http_objspace_redis_working(conn);
+        return NGX_OK;
+    }
 
     rc = ngx_http_objspace_redis_eval_reply(rd, f, reply);
 
@@ -1304,6 +1355,11 @@ ngx_http_objspace_redis_complete(ngx_http_objspace_fetch_t *f, ngx_int_t rc)
     ngx_http_objspace_redis_t   *rd;
     ngx_http_objspace_waiter_t  *w;
 
+    if (f->command) {
+        ngx_http_objspace_redis_finish(f, NULL);
+        return;
+    }
+
     rd = f->rd;
 
     ngx_rbtree_delete(&rd->fetches, &f->sn.node);
@@ -1373,6 +1429,8 @@ ngx_http_objspace_redis_timeout_handler(ngx_event_t *ev)
         ngx_log_error(NGX_LOG_ERR, rd->cycle->log, NGX_ETIMEDOUT,
                       "objspace: redis identity read timed out");
     }
+
+    ngx_http_objspace_metrics_count(NGX_HTTP_OBJSPACE_M_REDIS_ERRORS, 1);
 
     if (f->state == NGX_HTTP_OBJSPACE_FETCH_SENT
         || rd->cmd.state == NGX_HTTP_OBJSPACE_CONN_READY)
@@ -1468,4 +1526,143 @@ static void
 ngx_http_objspace_redis_reader_cleanup(void *data)
 {
     redisReaderFree(data);
+}
+
+
+/* generic commands (ngx_http_objspace_redis.h) */
+
+ngx_int_t
+ngx_http_objspace_redis_send(ngx_cycle_t *cycle, ngx_str_t *resp,
+    ngx_http_objspace_redis_done_pt done, void *data, void **handle)
+{
+    ngx_queue_t                *q;
+    ngx_http_objspace_fetch_t  *f;
+    ngx_http_objspace_redis_t  *rd;
+
+    rd = ngx_http_objspace_redis_get(cycle);
+
+    if (rd == NULL || !ngx_http_objspace_redis_available(cycle)) {
+        return NGX_BUSY;
+    }
+
+    if (resp->len > NGX_HTTP_OBJSPACE_REDIS_CMD_OUT / 2) {
+        return NGX_DECLINED;
+    }
+
+    if (!ngx_queue_empty(&rd->free)) {
+        q = ngx_queue_head(&rd->free);
+        ngx_queue_remove(q);
+        f = ngx_queue_data(q, ngx_http_objspace_fetch_t, queue);
+
+    } else {
+        f = ngx_palloc(rd->cycle->pool, sizeof(ngx_http_objspace_fetch_t));
+        if (f == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_memzero(f, sizeof(ngx_http_objspace_fetch_t));
+
+    f->raw.data = ngx_alloc(resp->len, rd->cycle->log);
+    if (f->raw.data == NULL) {
+        ngx_queue_insert_head(&rd->free, &f->queue);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(f->raw.data, resp->data, resp->len);
+    f->raw.len = resp->len;
+
+    f->rd = rd;
+    f->command = 1;
+    f->done = done;
+    f->data = data;
+    ngx_queue_init(&f->waiters);
+
+    f->timeout.handler = ngx_http_objspace_redis_timeout_handler;
+    f->timeout.data = f;
+    f->timeout.log = rd->cycle->log;
+    ngx_add_timer(&f->timeout, rd->omcf->redis_timeout);
+
+    f->state = NGX_HTTP_OBJSPACE_FETCH_UNSENT;
+    ngx_queue_insert_tail(&rd->unsent, &f->queue);
+
+    if (!rd->flush.posted) {
+        ngx_post_event(&rd->flush, &ngx_posted_events);
+    }
+
+    if (handle) {
+        *handle = f;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_objspace_redis_detach(void *handle)
+{
+    ngx_http_objspace_fetch_t  *f = handle;
+
+    f->done = NULL;
+    f->data = NULL;
+}
+
+
+ngx_uint_t
+ngx_http_objspace_redis_waited(ngx_http_request_t *r)
+{
+    ngx_http_objspace_waiter_t  *w;
+
+    w = ngx_http_objspace_redis_waiter(r, 0);
+
+    return w ? w->waited : 0;
+}
+
+
+/*
+ * Ends a generic command: its callback gets the reply (NULL: failed) and
+ * the slot goes back to the free list first, so the callback may send.
+ */
+
+static void
+ngx_http_objspace_redis_finish(ngx_http_objspace_fetch_t *f,
+    redisReply *reply)
+{
+    void                             *data;
+    ngx_http_objspace_redis_t        *rd;
+    ngx_http_objspace_redis_done_pt   done;
+
+    rd = f->rd;
+
+    ngx_queue_remove(&f->queue);
+
+    if (f->timeout.timer_set) {
+        ngx_del_timer(&f->timeout);
+    }
+
+    done = f->done;
+    data = f->data;
+
+    ngx_free(f->raw.data);
+    ngx_memzero(f, sizeof(ngx_http_objspace_fetch_t));
+
+    f->state = NGX_HTTP_OBJSPACE_FETCH_FREE;
+    ngx_queue_insert_head(&rd->free, &f->queue);
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_objspace_metrics_count(NGX_HTTP_OBJSPACE_M_REDIS_ERRORS, 1);
+    }
+
+    if (done) {
+        done(data, reply);
+    }
+}
+
+
+static void
+ngx_http_objspace_redis_flush_handler(ngx_event_t *ev)
+{
+    ngx_http_objspace_redis_t  *rd = ev->data;
+
+    (void) ngx_http_objspace_redis_flush(&rd->cmd);
 }

@@ -1,0 +1,589 @@
+
+/*
+ * Copyright (C) objspace authors
+ *
+ * Counters for Prometheus in a shared-memory zone (objspace_metrics_zone):
+ * global counters are lock-free atomics in the zone header; per-space
+ * series (requests, bytes, quota gauges) and per-(space, reason) denial
+ * counters are nodes of an rbtree under the slab mutex.  The
+ * objspace_metrics location answers the text exposition format.
+ * See docs/metrics.md.
+ */
+
+
+#include "ngx_http_objspace_metrics.h"
+#include "ngx_http_objspace_audit.h"
+
+
+#define NGX_HTTP_OBJSPACE_METRICS_MAGIC    0x6f6d7472    /* "omtr" */
+#define NGX_HTTP_OBJSPACE_METRICS_VERSION  1
+#define NGX_HTTP_OBJSPACE_SERIES_LEN       96
+
+
+enum {
+    NGX_HTTP_OBJSPACE_V_ALLOWED = 0,
+    NGX_HTTP_OBJSPACE_V_DENIED,
+    NGX_HTTP_OBJSPACE_V_BYTES_IN,
+    NGX_HTTP_OBJSPACE_V_BYTES_OUT,
+    NGX_HTTP_OBJSPACE_V_QUOTA,
+    NGX_HTTP_OBJSPACE_V_USED,
+    NGX_HTTP_OBJSPACE_V_RESERVED,
+    NGX_HTTP_OBJSPACE_V_MAX
+};
+
+
+/* key: space id, or space id NUL reason for a denial counter */
+typedef struct {
+    ngx_str_node_t              sn;
+    ngx_queue_t                 queue;
+    int64_t                     v[NGX_HTTP_OBJSPACE_V_MAX];
+    u_char                      reason;     /* a denial counter */
+    u_char                      data[NGX_HTTP_OBJSPACE_SERIES_LEN];
+} ngx_http_objspace_metrics_node_t;
+
+
+typedef struct {
+    ngx_uint_t                  magic;
+    ngx_uint_t                  version;
+    ngx_uint_t                  node_size;
+    ngx_atomic_t                counters[NGX_HTTP_OBJSPACE_M_MAX];
+    ngx_rbtree_t                tree;
+    ngx_rbtree_node_t           sentinel;
+    ngx_queue_t                 queue;
+    ngx_uint_t                  nnodes;
+    ngx_uint_t                  full;       /* a node could not be added */
+} ngx_http_objspace_metrics_shctx_t;
+
+
+static ngx_int_t ngx_http_objspace_metrics_init_zone(ngx_shm_zone_t *zone,
+    void *data);
+static ngx_http_objspace_metrics_shctx_t *ngx_http_objspace_metrics_sh(
+    ngx_slab_pool_t **shpool);
+static ngx_http_objspace_metrics_node_t *ngx_http_objspace_metrics_node(
+    ngx_slab_pool_t *shpool, ngx_http_objspace_metrics_shctx_t *sh,
+    ngx_str_t *space, ngx_str_t *reason);
+static ngx_int_t ngx_http_objspace_metrics_handler(ngx_http_request_t *r);
+static u_char *ngx_http_objspace_metrics_label(u_char *p, ngx_str_t *s);
+
+
+static ngx_str_t  ngx_http_objspace_metrics_names[] = {
+    ngx_string("objspace_cache_hits_total"),
+    ngx_string("objspace_cache_misses_total"),
+    ngx_string("objspace_redis_errors_total"),
+    ngx_string("objspace_audit_events_total"),
+    ngx_string("objspace_audit_delivered_total"),
+    ngx_string("objspace_audit_spooled_total"),
+    ngx_string("objspace_audit_dropped_total"),
+    ngx_string("objspace_quota_updates_lost_total")
+};
+
+
+static ngx_str_t  ngx_http_objspace_metrics_dash = ngx_string("-");
+
+
+void
+ngx_http_objspace_metrics_count(ngx_uint_t which, ngx_uint_t n)
+{
+    ngx_slab_pool_t                    *shpool;
+    ngx_http_objspace_metrics_shctx_t  *sh;
+
+    sh = ngx_http_objspace_metrics_sh(&shpool);
+
+    if (sh == NULL || which >= NGX_HTTP_OBJSPACE_M_MAX) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&sh->counters[which], n);
+}
+
+
+/* takes the zone mutex; no I/O or logging under it */
+
+void
+ngx_http_objspace_metrics_request(ngx_str_t *space, ngx_uint_t denied,
+    ngx_str_t *reason, off_t bytes_in, off_t bytes_out)
+{
+    ngx_uint_t                          full;
+    ngx_slab_pool_t                    *shpool;
+    ngx_http_objspace_metrics_node_t   *node;
+    ngx_http_objspace_metrics_shctx_t  *sh;
+
+    sh = ngx_http_objspace_metrics_sh(&shpool);
+
+    if (sh == NULL) {
+        return;
+    }
+
+    if (space == NULL || space->len == 0) {
+        space = &ngx_http_objspace_metrics_dash;
+    }
+
+    full = 0;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    node = ngx_http_objspace_metrics_node(shpool, sh, space, NULL);
+
+    if (node) {
+        node->v[denied ? NGX_HTTP_OBJSPACE_V_DENIED
+                       : NGX_HTTP_OBJSPACE_V_ALLOWED]++;
+        node->v[NGX_HTTP_OBJSPACE_V_BYTES_IN] += bytes_in;
+        node->v[NGX_HTTP_OBJSPACE_V_BYTES_OUT] += bytes_out;
+
+    } else {
+        full = 1;
+    }
+
+    if (denied && reason && reason->len) {
+        node = ngx_http_objspace_metrics_node(shpool, sh, space, reason);
+
+        if (node) {
+            node->v[0]++;
+
+        } else {
+            full = 1;
+        }
+    }
+
+    if (full && sh->full++ == 0) {
+        full = 2;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (full == 2) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "objspace_metrics_zone is full: new series are not "
+                      "counted");
+    }
+}
+
+
+/* takes the zone mutex; quota < 0 keeps the recorded quota */
+
+void
+ngx_http_objspace_metrics_usage(ngx_str_t *space, int64_t quota,
+    int64_t used, int64_t reserved)
+{
+    ngx_slab_pool_t                    *shpool;
+    ngx_http_objspace_metrics_node_t   *node;
+    ngx_http_objspace_metrics_shctx_t  *sh;
+
+    sh = ngx_http_objspace_metrics_sh(&shpool);
+
+    if (sh == NULL || space->len == 0) {
+        return;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    node = ngx_http_objspace_metrics_node(shpool, sh, space, NULL);
+
+    if (node) {
+        if (quota >= 0) {
+            node->v[NGX_HTTP_OBJSPACE_V_QUOTA] = quota;
+        }
+
+        node->v[NGX_HTTP_OBJSPACE_V_USED] = used;
+        node->v[NGX_HTTP_OBJSPACE_V_RESERVED] = reserved;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+/*
+ * Finds or adds a series node; called with the mutex held.  Returns NULL
+ * when the zone is full (counting stops for new series; nothing is
+ * evicted: a counter that disappears would lie).
+ */
+
+static ngx_http_objspace_metrics_node_t *
+ngx_http_objspace_metrics_node(ngx_slab_pool_t *shpool,
+    ngx_http_objspace_metrics_shctx_t *sh, ngx_str_t *space,
+    ngx_str_t *reason)
+{
+    u_char                             *p;
+    uint32_t                            hash;
+    ngx_str_t                           key;
+    ngx_str_node_t                     *sn;
+    ngx_http_objspace_metrics_node_t   *node;
+    u_char                              buf[NGX_HTTP_OBJSPACE_SERIES_LEN];
+
+    p = ngx_cpymem(buf, space->data,
+                   ngx_min(space->len, NGX_HTTP_OBJSPACE_SERIES_LEN / 2));
+
+    if (reason) {
+        *p++ = '\0';
+        p = ngx_cpymem(p, reason->data,
+                       ngx_min(reason->len,
+                               (size_t) (buf + sizeof(buf) - p)));
+    }
+
+    key.data = buf;
+    key.len = p - buf;
+
+    hash = ngx_crc32_short(key.data, key.len);
+
+    sn = ngx_str_rbtree_lookup(&sh->tree, &key, hash);
+
+    if (sn) {
+        return (ngx_http_objspace_metrics_node_t *) sn;
+    }
+
+    node = ngx_slab_alloc_locked(shpool,
+                                 sizeof(ngx_http_objspace_metrics_node_t));
+    if (node == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(node, sizeof(ngx_http_objspace_metrics_node_t));
+
+    ngx_memcpy(node->data, key.data, key.len);
+    node->sn.str.data = node->data;
+    node->sn.str.len = key.len;
+    node->sn.node.key = hash;
+    node->reason = (reason != NULL);
+    node->v[NGX_HTTP_OBJSPACE_V_QUOTA] = -1;
+    node->v[NGX_HTTP_OBJSPACE_V_USED] = -1;
+    node->v[NGX_HTTP_OBJSPACE_V_RESERVED] = -1;
+
+    ngx_rbtree_insert(&sh->tree, &node->sn.node);
+    ngx_queue_insert_tail(&sh->queue, &node->queue);
+    sh->nnodes++;
+
+    return node;
+}
+
+
+static ngx_http_objspace_metrics_shctx_t *
+ngx_http_objspace_metrics_sh(ngx_slab_pool_t **shpool)
+{
+    ngx_http_objspace_acct_main_conf_t  *amcf;
+
+    amcf = ngx_http_objspace_acct_conf((ngx_cycle_t *) ngx_cycle);
+
+    if (amcf == NULL || amcf->metrics_zone == NULL
+        || amcf->metrics_zone->data == NULL
+        || amcf->metrics_zone->data == amcf)
+    {
+        return NULL;
+    }
+
+    *shpool = (ngx_slab_pool_t *) amcf->metrics_zone->shm.addr;
+
+    return amcf->metrics_zone->data;
+}
+
+
+/* reload-safe: an existing zone of the same layout is kept */
+
+static ngx_int_t
+ngx_http_objspace_metrics_init_zone(ngx_shm_zone_t *zone, void *data)
+{
+    ngx_http_objspace_metrics_shctx_t  *osh = data;
+
+    ngx_slab_pool_t                    *shpool;
+    ngx_http_objspace_metrics_shctx_t  *sh;
+
+    shpool = (ngx_slab_pool_t *) zone->shm.addr;
+
+    if (osh == NULL && zone->shm.exists) {
+        osh = shpool->data;
+    }
+
+    if (osh && (void *) osh != zone->data) {
+        if (osh->magic != NGX_HTTP_OBJSPACE_METRICS_MAGIC
+            || osh->version != NGX_HTTP_OBJSPACE_METRICS_VERSION
+            || osh->node_size != sizeof(ngx_http_objspace_metrics_node_t))
+        {
+            ngx_log_error(NGX_LOG_EMERG, zone->shm.log, 0,
+                          "objspace_metrics_zone \"%V\" was created by an "
+                          "incompatible module version; change its size "
+                          "or name, or restart nginx", &zone->shm.name);
+            return NGX_ERROR;
+        }
+
+        zone->data = osh;
+
+        return NGX_OK;
+    }
+
+    sh = ngx_slab_alloc(shpool, sizeof(ngx_http_objspace_metrics_shctx_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(sh, sizeof(ngx_http_objspace_metrics_shctx_t));
+
+    sh->magic = NGX_HTTP_OBJSPACE_METRICS_MAGIC;
+    sh->version = NGX_HTTP_OBJSPACE_METRICS_VERSION;
+    sh->node_size = sizeof(ngx_http_objspace_metrics_node_t);
+
+    ngx_rbtree_init(&sh->tree, &sh->sentinel, ngx_str_rbtree_insert_value);
+    ngx_queue_init(&sh->queue);
+
+    shpool->data = sh;
+    zone->data = sh;
+
+    return NGX_OK;
+}
+
+
+/* objspace_metrics_zone NAME:SIZE */
+
+char *
+ngx_http_objspace_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_objspace_acct_main_conf_t *amcf = conf;
+
+    u_char     *p;
+    ssize_t     size;
+    ngx_str_t  *value, name, s;
+
+    if (amcf->metrics_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+
+    if (p == NULL || p == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\", expected NAME:SIZE",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->metrics_zone = ngx_shared_memory_add(cf, &name, size,
+                                               &ngx_http_objspace_acct_module);
+    if (amcf->metrics_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (amcf->metrics_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "duplicate zone \"%V\"",
+                           &name);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->metrics_zone->init = ngx_http_objspace_metrics_init_zone;
+    amcf->metrics_zone->data = amcf;
+
+    return NGX_CONF_OK;
+}
+
+
+/* objspace_metrics; (location): the content handler */
+
+char *
+ngx_http_objspace_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t            *clcf;
+    ngx_http_objspace_acct_main_conf_t  *amcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_objspace_metrics_handler;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_objspace_acct_module);
+    amcf->metrics_used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Copies the series out under the mutex (a memcpy per node, no
+ * formatting), then writes the exposition text from the copy.
+ */
+
+static ngx_int_t
+ngx_http_objspace_metrics_handler(ngx_http_request_t *r)
+{
+    u_char                             *p;
+    size_t                              len;
+    ngx_int_t                           rc;
+    ngx_buf_t                          *b;
+    ngx_str_t                           space, reason;
+    ngx_uint_t                          i, n, k;
+    ngx_chain_t                         out;
+    ngx_queue_t                        *q;
+    ngx_slab_pool_t                    *shpool;
+    ngx_http_objspace_metrics_node_t   *nodes, *node;
+    ngx_http_objspace_metrics_shctx_t  *sh;
+    ngx_atomic_uint_t                   counters[NGX_HTTP_OBJSPACE_M_MAX];
+
+    static const char  *series[] = {
+        "objspace_requests_total{space=\"%V\",decision=\"allow\"} %L\n",
+        "objspace_requests_total{space=\"%V\",decision=\"deny\"} %L\n",
+        "objspace_bytes_in_total{space=\"%V\"} %L\n",
+        "objspace_bytes_out_total{space=\"%V\"} %L\n",
+        "objspace_quota_bytes{space=\"%V\"} %L\n",
+        "objspace_usage_bytes{space=\"%V\"} %L\n",
+        "objspace_reserved_bytes{space=\"%V\"} %L\n"
+    };
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    sh = ngx_http_objspace_metrics_sh(&shpool);
+
+    if (sh == NULL) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    for (i = 0; i < NGX_HTTP_OBJSPACE_M_MAX; i++) {
+        counters[i] = sh->counters[i];
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    n = sh->nnodes;
+    nodes = ngx_palloc(r->pool,
+                       (n + 1) * sizeof(ngx_http_objspace_metrics_node_t));
+
+    if (nodes) {
+        i = 0;
+
+        for (q = ngx_queue_head(&sh->queue);
+             q != ngx_queue_sentinel(&sh->queue) && i < n;
+             q = ngx_queue_next(q))
+        {
+            node = ngx_queue_data(q, ngx_http_objspace_metrics_node_t, queue);
+            ngx_memcpy(&nodes[i++], node,
+                       sizeof(ngx_http_objspace_metrics_node_t));
+        }
+
+        n = i;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (nodes == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = NGX_HTTP_OBJSPACE_M_MAX * (64 + NGX_ATOMIC_T_LEN)
+          + n * (NGX_HTTP_OBJSPACE_V_MAX * (96 + NGX_INT64_LEN)
+                 + 4 * NGX_HTTP_OBJSPACE_SERIES_LEN)
+          + 1024;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = b->last;
+
+    for (i = 0; i < NGX_HTTP_OBJSPACE_M_MAX; i++) {
+        p = ngx_sprintf(p, "# TYPE %V counter\n%V %uA\n",
+                        &ngx_http_objspace_metrics_names[i],
+                        &ngx_http_objspace_metrics_names[i], counters[i]);
+    }
+
+    for (i = 0; i < n; i++) {
+        node = &nodes[i];
+        node->sn.str.data = node->data;
+
+        if (node->reason) {
+            space.data = node->data;
+            space.len = ngx_strlen(node->data);     /* up to the NUL */
+            space.len = ngx_min(space.len, node->sn.str.len);
+
+            reason.data = node->data + space.len + 1;
+            reason.len = node->sn.str.len - space.len - 1;
+
+            p = ngx_sprintf(p, "objspace_denied_total{space=\"");
+            p = ngx_http_objspace_metrics_label(p, &space);
+            p = ngx_sprintf(p, "\",reason=\"");
+            p = ngx_http_objspace_metrics_label(p, &reason);
+            p = ngx_sprintf(p, "\"} %L\n", node->v[0]);
+            continue;
+        }
+
+        space = node->sn.str;
+
+        for (k = 0; k < NGX_HTTP_OBJSPACE_V_MAX; k++) {
+            if (k >= NGX_HTTP_OBJSPACE_V_QUOTA && node->v[k] < 0) {
+                continue;
+            }
+
+            p = ngx_sprintf(p, series[k], &space, node->v[k]);
+        }
+    }
+
+    b->last = p;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* a label value: backslash, quote and newline escaped */
+
+static u_char *
+ngx_http_objspace_metrics_label(u_char *p, ngx_str_t *s)
+{
+    size_t  i;
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] == '\\' || s->data[i] == '"') {
+            *p++ = '\\';
+            *p++ = s->data[i];
+
+        } else if (s->data[i] == '\n') {
+            *p++ = '\\';
+            *p++ = 'n';
+
+        } else {
+            *p++ = s->data[i];
+        }
+    }
+
+    return p;
+}

@@ -1,0 +1,900 @@
+
+/*
+ * Copyright (C) objspace authors
+ *
+ * Quota reservations and usage accounting (docs/redis-schema.md, "Quota
+ * and usage").  All of it is one Lua script run with EVAL over the
+ * worker's non-blocking Redis client: reserve before an upload reaches the
+ * backend (only when the space has a quota), then, in the log phase, one
+ * of put / part / complete / abort / del on a 2xx answer, or release.  An
+ * r->pool cleanup releases a reservation on every other exit path.
+ *
+ * Sizes of stored objects are kept per space under a fingerprint of the
+ * key (never the key), so overwrites and deletes know what they replace
+ * without a HEAD to the backend.
+ */
+
+
+#include <openssl/sha.h>
+
+#include "ngx_http_objspace_quota.h"
+#include "ngx_http_objspace_audit.h"
+#include "ngx_http_objspace_metrics.h"
+#include "ngx_http_objspace_redis.h"
+
+
+#define NGX_HTTP_OBJSPACE_FP_LEN      32
+#define NGX_HTTP_OBJSPACE_RESV_ID_LEN (NGX_HTTP_OBJSPACE_WORKER_ID_LEN + 1  \
+                                       + NGX_INT64_LEN)
+#define NGX_HTTP_OBJSPACE_UPLOAD_LEN  256
+
+
+/*
+ * KEYS: usage, resv, resvsz, osz, mpu
+ * ARGV: op, id, size, quota, ttl_ms, fp, srcfp, part, fp...
+ * Reply: {status, size, bytes, reserved}; status 1 ok, 0 over quota,
+ * -1 copy source size unknown.  size -1: unknown.
+ */
+#define NGX_HTTP_OBJSPACE_QUOTA_SCRIPT                                        \
+    "local U, R, RS, O, M = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5] "     \
+    "local op, id = ARGV[1], ARGV[2] "                                        \
+    "local t = redis.call('TIME') "                                           \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) " \
+    "local function rel(x) "                                                  \
+    "  local n = redis.call('HGET', RS, x) "                                  \
+    "  redis.call('ZREM', R, x) "                                             \
+    "  if n then "                                                            \
+    "    redis.call('HDEL', RS, x) "                                          \
+    "    redis.call('HINCRBY', U, 'reserved', -tonumber(n)) "                 \
+    "  end "                                                                  \
+    "end "                                                                    \
+    "for _, x in ipairs(redis.call('ZRANGEBYSCORE', R, '-inf', now)) do "     \
+    "  rel(x) "                                                               \
+    "end "                                                                    \
+    "local function osz(fp) "                                                 \
+    "  if fp == '' then return nil end "                                      \
+    "  local v = redis.call('HGET', O, fp) "                                  \
+    "  if v then return tonumber(v) end "                                     \
+    "  return nil "                                                           \
+    "end "                                                                    \
+    "local function sum(k) "                                                  \
+    "  local s = 0 "                                                          \
+    "  for _, v in ipairs(redis.call('HVALS', k)) do "                        \
+    "    s = s + tonumber(v) "                                                \
+    "  end "                                                                  \
+    "  return s "                                                             \
+    "end "                                                                    \
+    "local size = tonumber(ARGV[3]) "                                         \
+    "if ARGV[7] ~= '' then size = osz(ARGV[7]) end "                          \
+    "local st = 1 "                                                           \
+    "if op == 'reserve' then "                                                \
+    "  if size == nil then "                                                  \
+    "    st = -1 "                                                            \
+    "  else "                                                                 \
+    "    local need = size "                                                  \
+    "    if ARGV[8] == '' then need = size - (osz(ARGV[6]) or 0) end "        \
+    "    if need < 0 then need = 0 end "                                      \
+    "    local q = tonumber(ARGV[4]) "                                        \
+    "    local u = redis.call('HMGET', U, 'bytes', 'reserved') "              \
+    "    local used = (tonumber(u[1]) or 0) + (tonumber(u[2]) or 0) "         \
+    "    if q > 0 and used + need > q then "                                  \
+    "      st = 0 "                                                           \
+    "    else "                                                               \
+    "      redis.call('ZADD', R, now + tonumber(ARGV[5]), id) "               \
+    "      redis.call('HSET', RS, id, need) "                                 \
+    "      redis.call('HINCRBY', U, 'reserved', need) "                       \
+    "    end "                                                                \
+    "  end "                                                                  \
+    "elseif op == 'release' then "                                            \
+    "  rel(id) "                                                              \
+    "elseif op == 'put' then "                                                \
+    "  rel(id) "                                                              \
+    "  local old = osz(ARGV[6]) "                                             \
+    "  if old == nil then redis.call('HINCRBY', U, 'objects', 1) end "        \
+    "  if size == nil then "                                                  \
+    "    if old then "                                                        \
+    "      redis.call('HDEL', O, ARGV[6]) "                                   \
+    "      redis.call('HINCRBY', U, 'bytes', -old) "                          \
+    "    end "                                                                \
+    "  else "                                                                 \
+    "    redis.call('HSET', O, ARGV[6], size) "                               \
+    "    redis.call('HINCRBY', U, 'bytes', size - (old or 0)) "               \
+    "  end "                                                                  \
+    "elseif op == 'part' then "                                               \
+    "  rel(id) "                                                              \
+    "  if size ~= nil then "                                                  \
+    "    local old = tonumber(redis.call('HGET', M, ARGV[8]) or '0') "        \
+    "    redis.call('HSET', M, ARGV[8], size) "                               \
+    "    redis.call('HINCRBY', U, 'bytes', size - old) "                      \
+    "  end "                                                                  \
+    "elseif op == 'complete' then "                                           \
+    "  if redis.call('EXISTS', M) == 1 then "                                 \
+    "    local total = sum(M) "                                               \
+    "    local old = osz(ARGV[6]) "                                           \
+    "    redis.call('HSET', O, ARGV[6], total) "                              \
+    "    if old then "                                                        \
+    "      redis.call('HINCRBY', U, 'bytes', -old) "                          \
+    "    else "                                                               \
+    "      redis.call('HINCRBY', U, 'objects', 1) "                           \
+    "    end "                                                                \
+    "    redis.call('DEL', M) "                                               \
+    "    size = total "                                                       \
+    "  end "                                                                  \
+    "elseif op == 'abort' then "                                              \
+    "  redis.call('HINCRBY', U, 'bytes', -sum(M)) "                           \
+    "  redis.call('DEL', M) "                                                 \
+    "elseif op == 'del' then "                                                \
+    "  for i = 6, #ARGV do "                                                  \
+    "    local old = nil "                                                    \
+    "    if i == 6 or i > 8 then old = osz(ARGV[i]) end "                     \
+    "    if old then "                                                        \
+    "      redis.call('HDEL', O, ARGV[i]) "                                   \
+    "      redis.call('HINCRBY', U, 'bytes', -old) "                          \
+    "      redis.call('HINCRBY', U, 'objects', -1) "                          \
+    "    end "                                                                \
+    "  end "                                                                  \
+    "end "                                                                    \
+    "local u = redis.call('HMGET', U, 'bytes', 'reserved') "                  \
+    "return {st, size or -1, tonumber(u[1]) or 0, tonumber(u[2]) or 0}"
+
+
+typedef enum {
+    NGX_HTTP_OBJSPACE_Q_NONE = 0,
+    NGX_HTTP_OBJSPACE_Q_WAITING,
+    NGX_HTTP_OBJSPACE_Q_RESERVED,     /* or nothing to reserve */
+    NGX_HTTP_OBJSPACE_Q_OVER,
+    NGX_HTTP_OBJSPACE_Q_UNKNOWN,
+    NGX_HTTP_OBJSPACE_Q_FAILED,
+    NGX_HTTP_OBJSPACE_Q_FINISHED
+} ngx_http_objspace_quota_state_e;
+
+
+typedef struct {
+    ngx_http_request_t         *r;
+    ngx_str_t                   space;
+    ngx_str_t                   op;          /* script op on success */
+    ngx_uint_t                  state;
+    uint64_t                    quota;
+    off_t                       size;        /* -1: from srcfp */
+    int64_t                     used;        /* last seen, -1 unknown */
+    int64_t                     reserved;
+    void                       *handle;      /* reserve in flight */
+    ngx_event_t                 resume;
+    ngx_array_t                *del;         /* fingerprints */
+    ngx_str_t                   upload;
+    ngx_str_t                   part;
+    u_char                      fp[NGX_HTTP_OBJSPACE_FP_LEN];
+    u_char                      srcfp[NGX_HTTP_OBJSPACE_FP_LEN];
+    u_char                      id[NGX_HTTP_OBJSPACE_RESV_ID_LEN];
+    size_t                      id_len;
+    unsigned                    has_fp:1;
+    unsigned                    has_src:1;
+    unsigned                    has_resv:1;
+} ngx_http_objspace_quota_t;
+
+
+static ngx_int_t ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q,
+    ngx_str_t *op, ngx_http_objspace_redis_done_pt done, void *data,
+    void **handle);
+static void ngx_http_objspace_quota_reserved(void *data, redisReply *reply);
+static void ngx_http_objspace_quota_committed(void *data,
+    redisReply *reply);
+static ngx_int_t ngx_http_objspace_quota_reply(redisReply *reply,
+    int64_t v[4]);
+static void ngx_http_objspace_quota_resume(ngx_event_t *ev);
+static void ngx_http_objspace_quota_cleanup(void *data);
+static void ngx_http_objspace_quota_fp(ngx_str_t *key, u_char *out);
+static off_t ngx_http_objspace_quota_length(ngx_http_request_t *r,
+    ngx_http_objspace_s3_req_t *s3);
+static ngx_table_elt_t *ngx_http_objspace_quota_header(
+    ngx_http_request_t *r, const char *name, size_t len);
+
+
+/*
+ * Reserves (when the space has a quota) and prepares the accounting of an
+ * upload, overwrite or delete; contract in ngx_http_objspace_quota.h.
+ * Resumes r asynchronously (posted event) after a reservation.
+ */
+
+ngx_uint_t
+ngx_http_objspace_quota_check(ngx_http_request_t *r,
+    ngx_http_objspace_identity_t *id, ngx_http_objspace_s3_req_t *s3,
+    ngx_str_t *copy_bucket, ngx_str_t *copy_key)
+{
+    u_char                              *p;
+    ngx_int_t                            rc;
+    ngx_str_t                            op, name, range;
+    ngx_uint_t                           reserve;
+    ngx_table_elt_t                     *h;
+    ngx_pool_cleanup_t                  *cln;
+    ngx_http_objspace_quota_t           *q;
+    ngx_http_objspace_acct_main_conf_t  *amcf;
+    u_char                               buf[NGX_HTTP_OBJSPACE_UPLOAD_LEN];
+
+    q = ngx_http_get_module_ctx(r, ngx_http_objspace_acct_module);
+
+    if (q) {
+        switch (q->state) {
+        case NGX_HTTP_OBJSPACE_Q_WAITING:
+            return NGX_HTTP_OBJSPACE_QUOTA_AGAIN;
+        case NGX_HTTP_OBJSPACE_Q_OVER:
+            return NGX_HTTP_OBJSPACE_QUOTA_EXCEEDED;
+        case NGX_HTTP_OBJSPACE_Q_UNKNOWN:
+            return NGX_HTTP_OBJSPACE_QUOTA_COPY_UNKNOWN;
+        case NGX_HTTP_OBJSPACE_Q_FAILED:
+            return NGX_HTTP_OBJSPACE_QUOTA_UNREACHABLE;
+        default:
+            return NGX_HTTP_OBJSPACE_QUOTA_OK;
+        }
+    }
+
+    reserve = 0;
+
+    switch (s3->op) {
+
+    case NGX_HTTP_OBJSPACE_OP_PUT_OBJECT:
+    case NGX_HTTP_OBJSPACE_OP_COPY_OBJECT:
+        ngx_str_set(&op, "put");
+        reserve = 1;
+        break;
+
+    case NGX_HTTP_OBJSPACE_OP_UPLOAD_PART:
+    case NGX_HTTP_OBJSPACE_OP_UPLOAD_PART_COPY:
+        ngx_str_set(&op, "part");
+        reserve = 1;
+        break;
+
+    case NGX_HTTP_OBJSPACE_OP_COMPLETE_MULTIPART:
+        ngx_str_set(&op, "complete");
+        break;
+
+    case NGX_HTTP_OBJSPACE_OP_ABORT_MULTIPART:
+        ngx_str_set(&op, "abort");
+        break;
+
+    case NGX_HTTP_OBJSPACE_OP_DELETE_OBJECT:
+    case NGX_HTTP_OBJSPACE_OP_DELETE_OBJECTS:
+        ngx_str_set(&op, "del");
+        break;
+
+    default:
+        return NGX_HTTP_OBJSPACE_QUOTA_OK;
+    }
+
+    amcf = ngx_http_objspace_acct_conf((ngx_cycle_t *) ngx_cycle);
+
+    if (amcf == NULL || id->space.len == 0) {
+        return NGX_HTTP_OBJSPACE_QUOTA_OK;
+    }
+
+    q = ngx_pcalloc(r->pool, sizeof(ngx_http_objspace_quota_t));
+    if (q == NULL) {
+        return NGX_HTTP_OBJSPACE_QUOTA_ERROR;
+    }
+
+    q->r = r;
+    q->op = op;
+    q->quota = id->quota_bytes;
+    q->used = -1;
+    q->reserved = -1;
+    q->state = NGX_HTTP_OBJSPACE_Q_RESERVED;
+
+    q->space.data = ngx_pstrdup(r->pool, &id->space);
+    if (q->space.data == NULL) {
+        return NGX_HTTP_OBJSPACE_QUOTA_ERROR;
+    }
+
+    q->space.len = id->space.len;
+
+    if (s3->key.len) {
+        ngx_http_objspace_quota_fp(&s3->key, q->fp);
+        q->has_fp = 1;
+    }
+
+    if (s3->op == NGX_HTTP_OBJSPACE_OP_DELETE_OBJECTS) {
+        q->del = ngx_array_create(r->pool, 16, NGX_HTTP_OBJSPACE_FP_LEN);
+        if (q->del == NULL) {
+            return NGX_HTTP_OBJSPACE_QUOTA_ERROR;
+        }
+    }
+
+    /* multipart: upload id and part number */
+
+    if (s3->op == NGX_HTTP_OBJSPACE_OP_UPLOAD_PART
+        || s3->op == NGX_HTTP_OBJSPACE_OP_UPLOAD_PART_COPY
+        || s3->op == NGX_HTTP_OBJSPACE_OP_COMPLETE_MULTIPART
+        || s3->op == NGX_HTTP_OBJSPACE_OP_ABORT_MULTIPART)
+    {
+        ngx_str_set(&name, "uploadId");
+
+        if (ngx_http_objspace_s3_arg(&s3->query, &name, buf, sizeof(buf),
+                                     &q->upload)
+            != NGX_OK)
+        {
+            /* the backend refuses it; nothing to account */
+            return NGX_HTTP_OBJSPACE_QUOTA_OK;
+        }
+
+        q->upload.data = ngx_pstrdup(r->pool, &q->upload);
+        if (q->upload.data == NULL) {
+            return NGX_HTTP_OBJSPACE_QUOTA_ERROR;
+        }
+
+        if (reserve) {
+            ngx_str_set(&name, "partNumber");
+
+            if (ngx_http_objspace_s3_arg(&s3->query, &name, buf, 16,
+                                         &q->part)
+                != NGX_OK)
+            {
+                return NGX_HTTP_OBJSPACE_QUOTA_OK;
+            }
+
+            q->part.data = ngx_pstrdup(r->pool, &q->part);
+            if (q->part.data == NULL) {
+                return NGX_HTTP_OBJSPACE_QUOTA_ERROR;
+            }
+        }
+    }
+
+    /* the size written */
+
+    q->size = 0;
+
+    if (s3->op == NGX_HTTP_OBJSPACE_OP_PUT_OBJECT
+        || s3->op == NGX_HTTP_OBJSPACE_OP_UPLOAD_PART)
+    {
+        q->size = ngx_http_objspace_quota_length(r, s3);
+
+        if (q->size < 0) {
+            if (q->quota) {
+                return NGX_HTTP_OBJSPACE_QUOTA_NO_LENGTH;
+            }
+
+            /* accounted as 0: the reconcile corrects it */
+            q->size = 0;
+        }
+
+    } else if (s3->op == NGX_HTTP_OBJSPACE_OP_COPY_OBJECT
+               || s3->op == NGX_HTTP_OBJSPACE_OP_UPLOAD_PART_COPY)
+    {
+        h = ngx_http_objspace_quota_header(r, "x-amz-copy-source-range",
+                                       sizeof("x-amz-copy-source-range") - 1);
+
+        if (h && s3->op == NGX_HTTP_OBJSPACE_OP_UPLOAD_PART_COPY) {
+            /* "bytes=first-last" */
+            range = h->value;
+            p = ngx_strlchr(range.data, range.data + range.len, '-');
+
+            if (range.len > 6 && ngx_strncmp(range.data, "bytes=", 6) == 0
+                && p != NULL)
+            {
+                off_t  first, last;
+
+                first = ngx_atoof(range.data + 6, p - range.data - 6);
+                last = ngx_atoof(p + 1, range.data + range.len - p - 1);
+
+                if (first >= 0 && last >= first) {
+                    q->size = last - first + 1;
+                }
+            }
+        }
+
+        if (q->size == 0) {
+            if (copy_key->len == 0
+                || copy_bucket->len != s3->bucket.len
+                || ngx_strncmp(copy_bucket->data, s3->bucket.data,
+                               s3->bucket.len) != 0)
+            {
+                if (q->quota) {
+                    return NGX_HTTP_OBJSPACE_QUOTA_COPY_UNKNOWN;
+                }
+
+            } else {
+                ngx_http_objspace_quota_fp(copy_key, q->srcfp);
+                q->has_src = 1;
+            }
+
+            q->size = -1;
+        }
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_OBJSPACE_QUOTA_ERROR;
+    }
+
+    cln->handler = ngx_http_objspace_quota_cleanup;
+    cln->data = q;
+
+    ngx_http_set_ctx(r, q, ngx_http_objspace_acct_module);
+
+    if (!reserve || q->quota == 0) {
+        return NGX_HTTP_OBJSPACE_QUOTA_OK;
+    }
+
+    /* reservation id: {worker}-{seq}, unique across the fleet */
+
+    q->id_len = ngx_sprintf(q->id, "%*s-%ui",
+                            (size_t) NGX_HTTP_OBJSPACE_WORKER_ID_LEN,
+                            amcf->worker, ++amcf->resv_seq)
+                - q->id;
+
+    q->resume.handler = ngx_http_objspace_quota_resume;
+    q->resume.data = q;
+    q->resume.log = r->connection->log;
+
+    ngx_str_set(&op, "reserve");
+
+    rc = ngx_http_objspace_quota_send(q, &op, ngx_http_objspace_quota_reserved,
+                                      q, &q->handle);
+
+    if (rc == NGX_BUSY) {
+        q->state = NGX_HTTP_OBJSPACE_Q_FAILED;
+        return NGX_HTTP_OBJSPACE_QUOTA_UNREACHABLE;
+    }
+
+    if (rc != NGX_OK) {
+        q->state = NGX_HTTP_OBJSPACE_Q_FAILED;
+        return NGX_HTTP_OBJSPACE_QUOTA_ERROR;
+    }
+
+    q->has_resv = 1;
+    q->state = NGX_HTTP_OBJSPACE_Q_WAITING;
+
+    return NGX_HTTP_OBJSPACE_QUOTA_AGAIN;
+}
+
+
+void
+ngx_http_objspace_quota_delete_key(ngx_http_request_t *r, ngx_str_t *key)
+{
+    u_char                     *fp;
+    ngx_http_objspace_quota_t  *q;
+
+    q = ngx_http_get_module_ctx(r, ngx_http_objspace_acct_module);
+
+    if (q == NULL || q->del == NULL) {
+        return;
+    }
+
+    fp = ngx_array_push(q->del);
+    if (fp == NULL) {
+        return;
+    }
+
+    ngx_http_objspace_quota_fp(key, fp);
+}
+
+
+/*
+ * Log phase: the upload's outcome is known.  2xx commits the operation
+ * (which also drops the reservation), anything else releases it.
+ */
+
+void
+ngx_http_objspace_quota_finish(ngx_http_request_t *r, ngx_uint_t status)
+{
+    u_char                     *p;
+    ngx_str_t                   op, *space;
+    ngx_http_objspace_quota_t  *q;
+
+    q = ngx_http_get_module_ctx(r, ngx_http_objspace_acct_module);
+
+    if (q == NULL || q->state == NGX_HTTP_OBJSPACE_Q_FINISHED) {
+        return;
+    }
+
+    if (q->resume.posted) {
+        ngx_delete_posted_event(&q->resume);
+    }
+
+    if (q->state == NGX_HTTP_OBJSPACE_Q_WAITING) {
+        /* the request ended while its reservation was being made */
+        ngx_http_objspace_redis_detach(q->handle);
+        q->handle = NULL;
+
+    } else if (q->state != NGX_HTTP_OBJSPACE_Q_RESERVED) {
+        /* refused before the backend saw it: nothing reserved */
+        q->state = NGX_HTTP_OBJSPACE_Q_FINISHED;
+        return;
+    }
+
+    if (status >= 200 && status < 300
+        && q->state == NGX_HTTP_OBJSPACE_Q_RESERVED
+        && (q->has_fp || q->del || q->upload.len))
+    {
+        op = q->op;
+
+    } else if (q->has_resv) {
+        ngx_str_set(&op, "release");
+
+    } else {
+        q->state = NGX_HTTP_OBJSPACE_Q_FINISHED;
+        return;
+    }
+
+    q->state = NGX_HTTP_OBJSPACE_Q_FINISHED;
+
+    /* the reply updates the usage gauges: it needs the space id */
+
+    space = ngx_alloc(sizeof(ngx_str_t) + q->space.len, ngx_cycle->log);
+
+    if (space) {
+        p = (u_char *) space + sizeof(ngx_str_t);
+        space->data = p;
+        space->len = q->space.len;
+        ngx_memcpy(p, q->space.data, q->space.len);
+    }
+
+    if (ngx_http_objspace_quota_send(q, &op,
+                                     ngx_http_objspace_quota_committed,
+                                     space, NULL)
+        != NGX_OK)
+    {
+        if (space) {
+            ngx_free(space);
+        }
+
+        ngx_http_objspace_metrics_count(
+                                      NGX_HTTP_OBJSPACE_M_QUOTA_COMMIT_LOST, 1);
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "objspace: usage update \"%V\" for space %V not sent "
+                      "(redis unreachable); left to the reconcile",
+                      &op, &q->space);
+    }
+}
+
+
+void
+ngx_http_objspace_quota_figures(ngx_http_request_t *r, off_t *size,
+    int64_t *used, int64_t *reserved)
+{
+    ngx_http_objspace_quota_t  *q;
+
+    q = ngx_http_get_module_ctx(r, ngx_http_objspace_acct_module);
+
+    if (q == NULL) {
+        *size = -1;
+        *used = -1;
+        *reserved = -1;
+        return;
+    }
+
+    *size = q->size;
+    *used = q->used;
+    *reserved = q->reserved;
+}
+
+
+/* formats and sends one run of the script for q's space */
+
+static ngx_int_t
+ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
+    ngx_http_objspace_redis_done_pt done, void *data, void **handle)
+{
+    u_char                              *p;
+    size_t                               len;
+    ngx_int_t                            rc;
+    ngx_str_t                            argv[16], resp;
+    ngx_uint_t                           argc, i, nkeys;
+    ngx_http_objspace_acct_main_conf_t  *amcf;
+    u_char                               keys[5][128
+                                             + NGX_HTTP_OBJSPACE_UPLOAD_LEN];
+    u_char                               num[3][NGX_INT64_LEN];
+
+    amcf = ngx_http_objspace_acct_conf((ngx_cycle_t *) ngx_cycle);
+
+    if (q->space.len > 64) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&argv[0], "EVAL");
+    ngx_str_set(&argv[1], NGX_HTTP_OBJSPACE_QUOTA_SCRIPT);
+    ngx_str_set(&argv[2], "5");
+
+    nkeys = 0;
+
+    argv[3 + nkeys].data = keys[nkeys];
+    argv[3 + nkeys].len = ngx_sprintf(keys[nkeys], "objspace:usage:%V",
+                                      &q->space) - keys[nkeys];
+    nkeys++;
+
+    argv[3 + nkeys].data = keys[nkeys];
+    argv[3 + nkeys].len = ngx_sprintf(keys[nkeys], "objspace:resv:%V",
+                                      &q->space) - keys[nkeys];
+    nkeys++;
+
+    argv[3 + nkeys].data = keys[nkeys];
+    argv[3 + nkeys].len = ngx_sprintf(keys[nkeys], "objspace:resvsz:%V",
+                                      &q->space) - keys[nkeys];
+    nkeys++;
+
+    argv[3 + nkeys].data = keys[nkeys];
+    argv[3 + nkeys].len = ngx_sprintf(keys[nkeys], "objspace:osz:%V",
+                                      &q->space) - keys[nkeys];
+    nkeys++;
+
+    argv[3 + nkeys].data = keys[nkeys];
+    argv[3 + nkeys].len = ngx_sprintf(keys[nkeys], "objspace:mpu:%V:%V",
+                                      &q->space, &q->upload) - keys[nkeys];
+    nkeys++;
+
+    argc = 3 + nkeys;
+
+    argv[argc++] = *op;
+
+    argv[argc].data = q->id;
+    argv[argc++].len = q->id_len;
+
+    argv[argc].data = num[0];
+    argv[argc++].len = ngx_sprintf(num[0], "%O", q->size < 0 ? 0 : q->size)
+                       - num[0];
+
+    argv[argc].data = num[1];
+    argv[argc++].len = ngx_sprintf(num[1], "%uL", q->quota) - num[1];
+
+    argv[argc].data = num[2];
+    argv[argc++].len = ngx_sprintf(num[2], "%M",
+                                   amcf ? amcf->resv_ttl : 3600000)
+                       - num[2];
+
+    argv[argc].data = q->fp;
+    argv[argc++].len = q->has_fp ? NGX_HTTP_OBJSPACE_FP_LEN : 0;
+
+    argv[argc].data = q->srcfp;
+    argv[argc++].len = q->has_src ? NGX_HTTP_OBJSPACE_FP_LEN : 0;
+
+    argv[argc++] = q->part;
+
+    /* DeleteObjects: the fingerprints follow; up to 1000 keys */
+
+    len = 0;
+
+    for (i = 0; i < argc; i++) {
+        len += sizeof("$\r\n\r\n") - 1 + NGX_SIZE_T_LEN + argv[i].len;
+    }
+
+    if (q->del && op->len == 3 && ngx_strncmp(op->data, "del", 3) == 0) {
+        len += q->del->nelts * (sizeof("$32\r\n\r\n") - 1
+                                + NGX_HTTP_OBJSPACE_FP_LEN);
+    }
+
+    len += sizeof("*\r\n") - 1 + NGX_INT_T_LEN;
+
+    resp.data = ngx_alloc(len, ngx_cycle->log);
+    if (resp.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = resp.data;
+
+    if (q->del && op->len == 3 && ngx_strncmp(op->data, "del", 3) == 0) {
+        p = ngx_sprintf(p, "*%ui\r\n", argc + q->del->nelts);
+
+    } else {
+        p = ngx_sprintf(p, "*%ui\r\n", argc);
+    }
+
+    for (i = 0; i < argc; i++) {
+        p = ngx_sprintf(p, "$%uz\r\n%V\r\n", argv[i].len, &argv[i]);
+    }
+
+    if (q->del && op->len == 3 && ngx_strncmp(op->data, "del", 3) == 0) {
+        for (i = 0; i < q->del->nelts; i++) {
+            p = ngx_sprintf(p, "$%d\r\n%*s\r\n", NGX_HTTP_OBJSPACE_FP_LEN,
+                            (size_t) NGX_HTTP_OBJSPACE_FP_LEN,
+                            (u_char *) q->del->elts
+                            + i * NGX_HTTP_OBJSPACE_FP_LEN);
+        }
+    }
+
+    resp.len = p - resp.data;
+
+    rc = ngx_http_objspace_redis_send((ngx_cycle_t *) ngx_cycle, &resp, done,
+                                      data, handle);
+
+    ngx_free(resp.data);
+
+    return rc;
+}
+
+
+/*
+ * The reservation's answer (reply handler context): record it and resume
+ * r from a posted event.
+ */
+
+static void
+ngx_http_objspace_quota_reserved(void *data, redisReply *reply)
+{
+    ngx_http_objspace_quota_t  *q = data;
+
+    int64_t  v[4];
+
+    q->handle = NULL;
+
+    if (ngx_http_objspace_quota_reply(reply, v) != NGX_OK) {
+        q->state = NGX_HTTP_OBJSPACE_Q_FAILED;
+        q->has_resv = 0;
+
+        ngx_log_error(NGX_LOG_ERR, q->r->connection->log, 0,
+                      "objspace: quota reservation for space %V failed "
+                      "(redis)", &q->space);
+
+    } else {
+        q->used = v[2];
+        q->reserved = v[3];
+
+        ngx_http_objspace_metrics_usage(&q->space, (int64_t) q->quota,
+                                        v[2], v[3]);
+
+        if (v[0] == 1) {
+            q->state = NGX_HTTP_OBJSPACE_Q_RESERVED;
+
+            if (q->size < 0) {
+                q->size = v[1];
+            }
+
+        } else {
+            q->has_resv = 0;
+            q->state = (v[0] == 0) ? NGX_HTTP_OBJSPACE_Q_OVER
+                                   : NGX_HTTP_OBJSPACE_Q_UNKNOWN;
+        }
+    }
+
+    ngx_post_event(&q->resume, &ngx_posted_events);
+}
+
+
+static void
+ngx_http_objspace_quota_committed(void *data, redisReply *reply)
+{
+    ngx_str_t  *space = data;
+
+    int64_t  v[4];
+
+    if (ngx_http_objspace_quota_reply(reply, v) != NGX_OK) {
+        ngx_http_objspace_metrics_count(
+                                      NGX_HTTP_OBJSPACE_M_QUOTA_COMMIT_LOST, 1);
+
+        if (space) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "objspace: usage update for space %V failed "
+                          "(redis); left to the reconcile", space);
+        }
+
+    } else if (space) {
+        ngx_http_objspace_metrics_usage(space, -1, v[2], v[3]);
+    }
+
+    if (space) {
+        ngx_free(space);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_objspace_quota_reply(redisReply *reply, int64_t v[4])
+{
+    size_t  i;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 4)
+    {
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "objspace: redis quota script failed: %*s",
+                          (size_t) reply->len, reply->str);
+        }
+
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < 4; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
+            return NGX_ERROR;
+        }
+
+        v[i] = reply->element[i]->integer;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_objspace_quota_resume(ngx_event_t *ev)
+{
+    ngx_http_objspace_quota_t  *q = ev->data;
+
+    ngx_http_objspace_resume(q->r);
+}
+
+
+/*
+ * r->pool is going away: a reservation not settled in the log phase
+ * (which always runs first for a main request) is released here.
+ */
+
+static void
+ngx_http_objspace_quota_cleanup(void *data)
+{
+    ngx_http_objspace_quota_t  *q = data;
+
+    if (q->state == NGX_HTTP_OBJSPACE_Q_FINISHED) {
+        return;
+    }
+
+    ngx_http_objspace_quota_finish(q->r, 0);
+}
+
+
+/* lowercase hex of the first 16 bytes of SHA-256(key) */
+
+static void
+ngx_http_objspace_quota_fp(ngx_str_t *key, u_char *out)
+{
+    u_char  md[SHA256_DIGEST_LENGTH];
+
+    SHA256(key->data, key->len, md);
+
+    ngx_http_objspace_sigv4_hex(out, md, NGX_HTTP_OBJSPACE_FP_LEN / 2);
+}
+
+
+/* the decoded body length: x-amz-decoded-content-length, else the body's */
+
+static off_t
+ngx_http_objspace_quota_length(ngx_http_request_t *r,
+    ngx_http_objspace_s3_req_t *s3)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_objspace_quota_header(r, "x-amz-decoded-content-length",
+                                  sizeof("x-amz-decoded-content-length") - 1);
+
+    if (h) {
+        return ngx_atoof(h->value.data, h->value.len);
+    }
+
+    if (r->headers_in.chunked) {
+        return -1;
+    }
+
+    return r->headers_in.content_length_n < 0
+           ? 0 : r->headers_in.content_length_n;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_objspace_quota_header(ngx_http_request_t *r, const char *name,
+    size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
