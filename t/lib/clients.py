@@ -6,6 +6,7 @@ runs under Debian's python3 and under any pyenv python that has boto3.
     boto3_client(endpoint, ak, sk, style="path"|"virtual", region=...,
                  host_suffix="s3.localhost", **config)
     virtual_host_url(url, endpoint) -> (connect_url, host_header)
+    stream_request(port, method, path, headers, pieces) -> (status, body)
     pyenv_python_with(module) -> path or None
 """
 
@@ -73,6 +74,27 @@ def virtual_host_url(url, port):
             (u.scheme, "127.0.0.1:%d" % port, u.path, u.query, u.fragment)),
             u.netloc)
     return url, None
+
+
+def stream_request(port, method, path, headers, pieces, timeout=300):
+    """Send a request whose body is the iterable `pieces` (bytes), as it
+    comes, to 127.0.0.1:port, with exactly `headers` (Host and
+    Content-Length included: nothing is added). Returns (status, body).
+    For uploads too large to hold in memory."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.putrequest(method, path, skip_host=True,
+                        skip_accept_encoding=True)
+        for k, v in headers.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        for piece in pieces:
+            conn.send(piece)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
 
 
 def error_code(exc):

@@ -18,6 +18,7 @@ by pid.
 """
 
 import atexit
+import hashlib
 import os
 import re
 import secrets
@@ -26,6 +27,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -462,6 +464,17 @@ class Stack:
             keys += [o["Key"] for o in page.get("Contents", [])]
         return keys
 
+    def rgw_digest(self, space, key):
+        """(size, sha256 hex) of an object read straight from RGW with the
+        space's backend key, streamed."""
+        body = self.rgw_client(space).get_object(Bucket=space["bucket"],
+                                                 Key=key)["Body"]
+        h, n = hashlib.sha256(), 0
+        for piece in body.iter_chunks(1024 * 1024):
+            h.update(piece)
+            n += len(piece)
+        return n, h.hexdigest()
+
     def rgw_uploads(self, space):
         """Multipart uploads in progress in the space's bucket (RGW)."""
         r = self.rgw_client(space).list_multipart_uploads(
@@ -597,6 +610,59 @@ def proc_status(pid, fields=("VmRSS", "VmHWM")):
             if k in fields:
                 out[k] = int(v.split()[0])
     return out
+
+
+class RSSWatch:
+    """Peak VmRSS of processes while a block runs, sampled every
+    `interval` s in a thread:
+
+        with stack.RSSWatch(st.nginx_workers()) as w:
+            upload()
+        w.growth        # KiB: max over the pids of peak - VmRSS at entry
+    """
+
+    def __init__(self, pids, interval=0.02):
+        self.pids = list(pids)
+        self.interval = interval
+        self.base = {}
+        self.peak = {}
+        self._done = threading.Event()
+        self._thread = None
+
+    def _rss(self, pid):
+        try:
+            return proc_status(pid)["VmRSS"]
+        except (OSError, KeyError):
+            return 0
+
+    def _sample(self):
+        while not self._done.is_set():
+            for p in self.pids:
+                self.peak[p] = max(self.peak[p], self._rss(p))
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self.base = {p: self._rss(p) for p in self.pids}
+        self.peak = dict(self.base)
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+        for p in self.pids:
+            self.peak[p] = max(self.peak[p], self._rss(p))
+        return False
+
+    @property
+    def growth(self):
+        return max([self.peak[p] - self.base[p] for p in self.pids] or [0])
+
+    @property
+    def busiest(self):
+        """The pid that grew most."""
+        return max(self.pids, key=lambda p: self.peak[p] - self.base[p])
 
 
 def _is_nginx(pid):
