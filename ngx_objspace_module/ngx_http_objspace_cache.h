@@ -47,6 +47,17 @@ ngx_int_t ngx_http_objspace_cache_store(ngx_cycle_t *cycle, ngx_str_t *ak,
     ngx_http_objspace_cache_mark_t *mark);
 
 
+/*
+ * Stores what one EVAL returned for a public name ("s/{slug}" or
+ * "h/{host}"): its space's hash fields (nspace == 0: unknown name) and the
+ * space's publication rules (objspace:public:{id}).  Takes the zone mutex.
+ */
+ngx_int_t ngx_http_objspace_cache_store_public(ngx_cycle_t *cycle,
+    ngx_str_t *name, ngx_http_objspace_kv_t *space, ngx_uint_t nspace,
+    ngx_http_objspace_kv_t *rules, ngx_uint_t nrules,
+    ngx_http_objspace_cache_mark_t *mark);
+
+
 /* ngx_http_objspace_redis.c */
 
 /*

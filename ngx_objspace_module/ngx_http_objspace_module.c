@@ -1114,23 +1114,18 @@ ngx_http_objspace_authorize(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_objspace_upstream(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
 {
-    u_char                          *p, *last;
-    time_t                           now;
-    size_t                           len;
-    ngx_tm_t                         tm;
-    ngx_str_t                        query, date, day, scope, signed_hdrs;
-    ngx_str_t                        hash, ce;
-    ngx_uint_t                       i, n, streaming;
-    ngx_list_t                       headers;
-    ngx_list_part_t                 *part;
-    ngx_table_elt_t                 *h, *nh;
-    ngx_http_objspace_kv_t          *kv;
-    ngx_http_objspace_sigv4_creq_t   creq;
-    ngx_http_objspace_loc_conf_t    *olcf;
-    u_char                           amz[NGX_HTTP_OBJSPACE_AMZ_DATE_LEN];
-    u_char                           key[NGX_HTTP_OBJSPACE_SHA256_LEN];
-    u_char                           digest[NGX_HTTP_OBJSPACE_SHA256_LEN];
-    u_char                           sig[NGX_HTTP_OBJSPACE_SHA256_LEN];
+    u_char                           *p, *last;
+    size_t                            len;
+    ngx_int_t                         rc;
+    ngx_str_t                         query, hash, ce;
+    ngx_uint_t                        i, n, streaming;
+    ngx_list_t                        headers;
+    ngx_list_part_t                  *part;
+    ngx_table_elt_t                  *h, *nh;
+    ngx_http_objspace_kv_t           *kv;
+    ngx_http_objspace_sigv4_creq_t    creq;
+    ngx_http_objspace_loc_conf_t     *olcf;
+    ngx_http_objspace_backend_req_t   br;
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_objspace_module);
 
@@ -1172,33 +1167,6 @@ ngx_http_objspace_upstream(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
     }
 
     ctx->upstream_uri.len = last - p;
-
-    /* date and scope */
-
-    now = ngx_time();
-    ngx_gmtime(now, &tm);
-
-    ngx_sprintf(amz, "%4d%02d%02dT%02d%02d%02dZ",
-                tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
-
-    date.data = ngx_pnalloc(r->pool, NGX_HTTP_OBJSPACE_AMZ_DATE_LEN);
-    if (date.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(date.data, amz, NGX_HTTP_OBJSPACE_AMZ_DATE_LEN);
-    date.len = NGX_HTTP_OBJSPACE_AMZ_DATE_LEN;
-
-    scope.data = ngx_pnalloc(r->pool, 8 + 1 + olcf->backend_region.len
-                                      + sizeof("/s3/aws4_request") - 1);
-    if (scope.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    scope.len = ngx_sprintf(scope.data, "%*s/%V/s3/aws4_request",
-                            (size_t) 8, amz, &olcf->backend_region)
-                - scope.data;
 
     /* payload hash for the backend */
 
@@ -1370,6 +1338,28 @@ ngx_http_objspace_upstream(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
         ngx_str_set(&nh->value, "*");
     }
 
+    /* sign: kv gets x-amz-date and x-amz-content-sha256 */
+
+    br.method = r->method_name;
+    br.uri = creq.canonical_uri;
+    br.query = query;
+    br.payload_hash = hash;
+    br.headers = kv;
+    br.nheaders = n;
+
+    rc = ngx_http_objspace_backend_sign(r, ctx->id, &br);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_objspace_fail(r, ctx, NGX_HTTP_OBJSPACE_E_INTERNAL,
+                                      rc == NGX_DECLINED
+                                      ? "backend canonical request"
+                                      : "backend key unavailable");
+    }
+
     nh = ngx_list_push(&headers);
     if (nh == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1378,12 +1368,7 @@ ngx_http_objspace_upstream(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
     nh->hash = 1;
     ngx_str_set(&nh->key, "X-Amz-Date");
     nh->lowcase_key = (u_char *) "x-amz-date";
-    nh->value = date;
-
-    kv[n].key.data = nh->lowcase_key;
-    kv[n].key.len = nh->key.len;
-    kv[n].value = date;
-    n++;
+    nh->value = br.amz_date;
 
     nh = ngx_list_push(&headers);
     if (nh == NULL) {
@@ -1395,10 +1380,95 @@ ngx_http_objspace_upstream(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
     nh->lowcase_key = (u_char *) "x-amz-content-sha256";
     nh->value = hash;
 
-    kv[n].key.data = nh->lowcase_key;
-    kv[n].key.len = nh->key.len;
-    kv[n].value = hash;
+    nh = ngx_list_push(&headers);
+    if (nh == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    nh->hash = 1;
+    ngx_str_set(&nh->key, "Authorization");
+    nh->lowcase_key = (u_char *) "authorization";
+    nh->value = br.authorization;
+
+    r->headers_in.headers = headers;
+    r->headers_in.authorization = NULL;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Signs a backend request with the space's backend key (SigV4 header
+ * auth, today's date, objspace_backend_region, service s3): adds
+ * x-amz-date and x-amz-content-sha256 to br->headers (which needs room for
+ * two more), sorts them, and returns the X-Amz-Date and Authorization
+ * values in r->pool.  The derived key is wiped after use.  Used by the S3
+ * path and the public frontend (ngx_http_objspace_public.c).
+ *   NGX_OK, NGX_ERROR (no memory), NGX_DECLINED (canonical request failed),
+ *   NGX_ABORT (backend key unavailable; logged by the cache)
+ */
+
+ngx_int_t
+ngx_http_objspace_backend_sign(ngx_http_request_t *r,
+    ngx_http_objspace_identity_t *id, ngx_http_objspace_backend_req_t *br)
+{
+    u_char                          *p;
+    time_t                           now;
+    size_t                           len;
+    ngx_tm_t                         tm;
+    ngx_str_t                        date, day, scope, signed_hdrs;
+    ngx_uint_t                       i, n;
+    ngx_http_objspace_kv_t          *kv;
+    ngx_http_objspace_sigv4_creq_t   creq;
+    ngx_http_objspace_loc_conf_t    *olcf;
+    u_char                           amz[NGX_HTTP_OBJSPACE_AMZ_DATE_LEN];
+    u_char                           key[NGX_HTTP_OBJSPACE_SHA256_LEN];
+    u_char                           digest[NGX_HTTP_OBJSPACE_SHA256_LEN];
+    u_char                           sig[NGX_HTTP_OBJSPACE_SHA256_LEN];
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_objspace_module);
+
+    /* date and scope */
+
+    now = ngx_time();
+    ngx_gmtime(now, &tm);
+
+    ngx_sprintf(amz, "%4d%02d%02dT%02d%02d%02dZ",
+                tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+
+    date.data = ngx_pnalloc(r->pool, NGX_HTTP_OBJSPACE_AMZ_DATE_LEN);
+    if (date.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(date.data, amz, NGX_HTTP_OBJSPACE_AMZ_DATE_LEN);
+    date.len = NGX_HTTP_OBJSPACE_AMZ_DATE_LEN;
+
+    scope.data = ngx_pnalloc(r->pool, 8 + 1 + olcf->backend_region.len
+                                      + sizeof("/s3/aws4_request") - 1);
+    if (scope.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    scope.len = ngx_sprintf(scope.data, "%*s/%V/s3/aws4_request",
+                            (size_t) 8, amz, &olcf->backend_region)
+                - scope.data;
+
+    kv = br->headers;
+    n = br->nheaders;
+
+    kv[n].key.data = (u_char *) "x-amz-date";
+    kv[n].key.len = sizeof("x-amz-date") - 1;
+    kv[n].value = date;
     n++;
+
+    kv[n].key.data = (u_char *) "x-amz-content-sha256";
+    kv[n].key.len = sizeof("x-amz-content-sha256") - 1;
+    kv[n].value = br->payload_hash;
+    n++;
+
+    br->nheaders = n;
 
     /* SignedHeaders: every header in kv, sorted */
 
@@ -1429,62 +1499,51 @@ ngx_http_objspace_upstream(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
 
     /* sign */
 
-    creq.method = r->method_name;
-    creq.query = query;
+    creq.method = br->method;
+    creq.canonical_uri = br->uri;
+    creq.query = br->query;
     creq.headers = kv;
     creq.nheaders = n;
     creq.signed_headers = signed_hdrs;
-    creq.payload_hash = hash;
+    creq.payload_hash = br->payload_hash;
     creq.skip_signature_arg = 0;
 
     if (ngx_http_objspace_sigv4_creq_hash(&creq, digest) != NGX_OK) {
-        return ngx_http_objspace_fail(r, ctx, NGX_HTTP_OBJSPACE_E_INTERNAL,
-                                      "backend canonical request");
+        return NGX_DECLINED;
     }
 
     day.data = amz;
     day.len = 8;
 
-    if (ngx_http_objspace_cache_backend_key(r, ctx->id, &day,
+    if (ngx_http_objspace_cache_backend_key(r, id, &day,
                                             &olcf->backend_region, key)
         != NGX_OK)
     {
-        return ngx_http_objspace_fail(r, ctx, NGX_HTTP_OBJSPACE_E_INTERNAL,
-                                      "backend key unavailable");
+        return NGX_ABORT;
     }
 
     ngx_http_objspace_sigv4_sign(key, &date, &scope, digest, sig);
 
     ngx_explicit_memzero(key, sizeof(key));
 
-    nh = ngx_list_push(&headers);
-    if (nh == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     len = sizeof("AWS4-HMAC-SHA256 Credential=/, SignedHeaders=, "
                  "Signature=") - 1
-          + ctx->id->backend_ak.len + scope.len + signed_hdrs.len
+          + id->backend_ak.len + scope.len + signed_hdrs.len
           + NGX_HTTP_OBJSPACE_SHA256_HEX_LEN;
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    nh->hash = 1;
-    ngx_str_set(&nh->key, "Authorization");
-    nh->lowcase_key = (u_char *) "authorization";
-    nh->value.data = p;
+    br->authorization.data = p;
 
     p = ngx_sprintf(p, "AWS4-HMAC-SHA256 Credential=%V/%V, SignedHeaders=%V, "
-                    "Signature=", &ctx->id->backend_ak, &scope, &signed_hdrs);
+                    "Signature=", &id->backend_ak, &scope, &signed_hdrs);
     p = ngx_http_objspace_sigv4_hex(p, sig, sizeof(sig));
 
-    nh->value.len = p - nh->value.data;
-
-    r->headers_in.headers = headers;
-    r->headers_in.authorization = NULL;
+    br->authorization.len = p - br->authorization.data;
+    br->amz_date = date;
 
     return NGX_OK;
 }

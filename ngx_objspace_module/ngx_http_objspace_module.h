@@ -113,6 +113,27 @@ ngx_int_t ngx_http_objspace_cache_lookup(ngx_http_request_t *r,
     ngx_str_t *access_key, ngx_http_objspace_identity_t **id);
 
 /*
+ * A space as the public (CDN) frontend sees it, copied into r->pool: id
+ * carries what the backend signer needs (space, bucket, backend_ak) and
+ * the space's status; rules is its publication rules, serialized as
+ * "prefix" 0x1f "rule text" 0x1e ... (docs/redis-schema.md); gen is its
+ * public_gen (part of nginx cache keys).
+ */
+typedef struct {
+    ngx_http_objspace_identity_t  id;
+    ngx_str_t                     rules;
+    uint64_t                      gen;
+} ngx_http_objspace_public_space_t;
+
+/*
+ * Looks up a public name: "s/{slug}" (path-style CDN URLs) or "h/{host}"
+ * (a space's custom host).  Same results as ngx_http_objspace_cache_lookup
+ * (NGX_DECLINED: no space has this name).
+ */
+ngx_int_t ngx_http_objspace_cache_lookup_public(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_http_objspace_public_space_t **ps);
+
+/*
  * Signing key for (access key, scope date, region, service) with the
  * identity's secret; which = 0 for the current secret, 1 for the previous
  * one during a rotation grace period (NGX_DECLINED if there is none or it
@@ -161,6 +182,26 @@ ssize_t ngx_http_objspace_seal(const u_char key[32], ngx_str_t *plain,
 /* ngx_http_objspace_redis.c: per-worker non-blocking Redis client */
 ngx_int_t ngx_http_objspace_redis_init_process(ngx_cycle_t *cycle);
 void ngx_http_objspace_redis_exit_process(ngx_cycle_t *cycle);
+
+
+/*
+ * ngx_http_objspace_module.c: a backend request to sign with a space's
+ * backend key (ngx_http_objspace_backend_sign(); contract there).
+ */
+typedef struct {
+    ngx_str_t                   method;
+    ngx_str_t                   uri;            /* canonical path, as sent */
+    ngx_str_t                   query;          /* canonical query */
+    ngx_str_t                   payload_hash;
+    ngx_http_objspace_kv_t     *headers;        /* lowercase names; room
+                                                   for 2 more */
+    ngx_uint_t                  nheaders;
+    ngx_str_t                   amz_date;       /* out */
+    ngx_str_t                   authorization;  /* out */
+} ngx_http_objspace_backend_req_t;
+
+ngx_int_t ngx_http_objspace_backend_sign(ngx_http_request_t *r,
+    ngx_http_objspace_identity_t *id, ngx_http_objspace_backend_req_t *br);
 
 
 /* ngx_http_objspace_module.c: resume a request suspended by NGX_AGAIN */

@@ -43,9 +43,20 @@
 /*
  * One round trip: the identity hash and, through its "space" field, the
  * space hash.  The space key is not in KEYS, which standalone Redis allows
- * (Redis Cluster would not; see docs/architecture.md).
+ * (Redis Cluster would not; see docs/architecture.md).  A public (CDN)
+ * name, "objspace:ak:s/{slug}" or "objspace:ak:h/{host}" (access keys
+ * never contain '/'), reads objspace:slug:{slug} or objspace:pubhost:{host}
+ * instead, then that space's hash and its objspace:public:{id} rules.
  */
 #define NGX_HTTP_OBJSPACE_REDIS_SCRIPT                                        \
+    "local n = string.sub(KEYS[1], 13, 14) "                                  \
+    "if n == 's/' or n == 'h/' then "                                         \
+    "local id = redis.call('GET', (n == 's/' and 'objspace:slug:' "           \
+    "or 'objspace:pubhost:') .. string.sub(KEYS[1], 15)) "                    \
+    "if not id then return {} end "                                           \
+    "return {redis.call('HGETALL', ARGV[1] .. id), "                          \
+    "redis.call('HGETALL', 'objspace:public:' .. id)} "                       \
+    "end "                                                                    \
     "local a = redis.call('HGETALL', KEYS[1]) "                               \
     "if #a == 0 then return {} end "                                          \
     "for i = 1, #a, 2 do "                                                    \
@@ -1176,6 +1187,7 @@ ngx_http_objspace_redis_eval_reply(ngx_http_objspace_redis_t *rd,
     ngx_http_objspace_fetch_t *f, redisReply *reply)
 {
     time_t                  now;
+    ngx_int_t               rc;
     ngx_uint_t              ni, ns;
     ngx_http_objspace_kv_t  ikv[NGX_HTTP_OBJSPACE_REDIS_MAX_FIELDS];
     ngx_http_objspace_kv_t  skv[NGX_HTTP_OBJSPACE_REDIS_MAX_FIELDS];
@@ -1211,14 +1223,17 @@ ngx_http_objspace_redis_eval_reply(ngx_http_objspace_redis_t *rd,
         ns = ngx_http_objspace_redis_fields(reply->element[1], skv);
     }
 
-    if (ngx_http_objspace_cache_store(rd->cycle, &f->sn.str, ikv, ni, skv, ns,
-                                      &f->mark)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
+    if (f->sn.str.len > 2 && f->sn.str.data[1] == '/') {
+        /* a public name: [space fields, publication rules] */
+        rc = ngx_http_objspace_cache_store_public(rd->cycle, &f->sn.str,
+                                                  ikv, ni, skv, ns, &f->mark);
+
+    } else {
+        rc = ngx_http_objspace_cache_store(rd->cycle, &f->sn.str, ikv, ni,
+                                           skv, ns, &f->mark);
     }
 
-    return NGX_OK;
+    return (rc == NGX_OK) ? NGX_OK : NGX_ERROR;
 }
 
 
