@@ -39,13 +39,16 @@
     "local U, R, RS, O, M = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5] "     \
     "local op, id = ARGV[1], ARGV[2] "                                        \
     "local t = redis.call('TIME') "                                           \
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) " \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "  \
+    "local function incr(f, d) "                                              \
+    "  if d ~= 0 then redis.call('HINCRBY', U, f, d) end "                    \
+    "end "                                                                    \
     "local function rel(x) "                                                  \
     "  local n = redis.call('HGET', RS, x) "                                  \
     "  redis.call('ZREM', R, x) "                                             \
     "  if n then "                                                            \
     "    redis.call('HDEL', RS, x) "                                          \
-    "    redis.call('HINCRBY', U, 'reserved', -tonumber(n)) "                 \
+    "    incr('reserved', -tonumber(n)) "                                     \
     "  end "                                                                  \
     "end "                                                                    \
     "for _, x in ipairs(redis.call('ZRANGEBYSCORE', R, '-inf', now)) do "     \
@@ -82,7 +85,7 @@
     "    else "                                                               \
     "      redis.call('ZADD', R, now + tonumber(ARGV[5]), id) "               \
     "      redis.call('HSET', RS, id, need) "                                 \
-    "      redis.call('HINCRBY', U, 'reserved', need) "                       \
+    "      incr('reserved', need) "                                           \
     "    end "                                                                \
     "  end "                                                                  \
     "elseif op == 'release' then "                                            \
@@ -90,22 +93,22 @@
     "elseif op == 'put' then "                                                \
     "  rel(id) "                                                              \
     "  local old = osz(ARGV[6]) "                                             \
-    "  if old == nil then redis.call('HINCRBY', U, 'objects', 1) end "        \
+    "  if old == nil then incr('objects', 1) end "                            \
     "  if size == nil then "                                                  \
     "    if old then "                                                        \
     "      redis.call('HDEL', O, ARGV[6]) "                                   \
-    "      redis.call('HINCRBY', U, 'bytes', -old) "                          \
+    "      incr('bytes', -old) "                                              \
     "    end "                                                                \
     "  else "                                                                 \
     "    redis.call('HSET', O, ARGV[6], size) "                               \
-    "    redis.call('HINCRBY', U, 'bytes', size - (old or 0)) "               \
+    "    incr('bytes', size - (old or 0)) "                                   \
     "  end "                                                                  \
     "elseif op == 'part' then "                                               \
     "  rel(id) "                                                              \
     "  if size ~= nil then "                                                  \
     "    local old = tonumber(redis.call('HGET', M, ARGV[8]) or '0') "        \
     "    redis.call('HSET', M, ARGV[8], size) "                               \
-    "    redis.call('HINCRBY', U, 'bytes', size - old) "                      \
+    "    incr('bytes', size - old) "                                          \
     "  end "                                                                  \
     "elseif op == 'complete' then "                                           \
     "  if redis.call('EXISTS', M) == 1 then "                                 \
@@ -113,15 +116,15 @@
     "    local old = osz(ARGV[6]) "                                           \
     "    redis.call('HSET', O, ARGV[6], total) "                              \
     "    if old then "                                                        \
-    "      redis.call('HINCRBY', U, 'bytes', -old) "                          \
+    "      incr('bytes', -old) "                                              \
     "    else "                                                               \
-    "      redis.call('HINCRBY', U, 'objects', 1) "                           \
+    "      incr('objects', 1) "                                               \
     "    end "                                                                \
     "    redis.call('DEL', M) "                                               \
     "    size = total "                                                       \
     "  end "                                                                  \
     "elseif op == 'abort' then "                                              \
-    "  redis.call('HINCRBY', U, 'bytes', -sum(M)) "                           \
+    "  incr('bytes', -sum(M)) "                                               \
     "  redis.call('DEL', M) "                                                 \
     "elseif op == 'del' then "                                                \
     "  for i = 6, #ARGV do "                                                  \
@@ -129,8 +132,8 @@
     "    if i == 6 or i > 8 then old = osz(ARGV[i]) end "                     \
     "    if old then "                                                        \
     "      redis.call('HDEL', O, ARGV[i]) "                                   \
-    "      redis.call('HINCRBY', U, 'bytes', -old) "                          \
-    "      redis.call('HINCRBY', U, 'objects', -1) "                          \
+    "      incr('bytes', -old) "                                              \
+    "      incr('objects', -1) "                                              \
     "    end "                                                                \
     "  end "                                                                  \
     "end "                                                                    \

@@ -8,6 +8,7 @@
 import os
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "lib"))
@@ -103,6 +104,11 @@ try:
 except Exception as e:
     tap.fail("a delete frees quota for a new upload", clients.error_code(e))
 
+# the usage update is sent right after the response: allow it to land
+deadline = time.time() + 5
+while (int(r.hget("objspace:usage:" + sp["id"], "bytes")) != stored_bytes()
+       and time.time() < deadline):
+    time.sleep(0.05)
 tap.is_(int(r.hget("objspace:usage:" + sp["id"], "bytes")), stored_bytes(),
         "usage bytes == RGW bytes after overwrite and delete")
 
