@@ -19,6 +19,7 @@
 #include "prov_daemon.h"
 #include "prov_usage.h"
 #include "prov_audit.h"
+#include "prov_public.h"
 
 
 #define PROV_MAX_OPTS  12
@@ -161,10 +162,30 @@ static const prov_cmd_t  prov_cmds[] = {
       "the daemon.",
       { NULL }, 1, 1, prov_cmd_space_delete },
 
-    { "space", "public", "space public SPACE on|off",
-      "Turns public web access (anonymous reads through the CDN endpoint)\n"
-      "on or off.  The S3 API always requires credentials.",
-      { NULL }, 2, 2, prov_cmd_space_public },
+    { "space", "public",
+      "space public SPACE on|off [--prefix P] [--slug S] [--host H] "
+      "[--cache-control V] [--immutable] [--index DOC] [--error-page KEY] "
+      "[--listing] [--cors ORIGINS] [--types TYPES]",
+      "Turns public web access (anonymous GET/HEAD through the CDN\n"
+      "endpoint) on or off for the whole space or one prefix, with its\n"
+      "publication rule (docs/public.md).  The S3 API always requires\n"
+      "credentials.  \"off\" without --prefix removes every rule.\n"
+      "  --prefix P         the published key prefix (default: everything)\n"
+      "  --slug S           URL name: {web_endpoint}/S/{key} (default: the\n"
+      "                     current one, else the bucket)\n"
+      "  --host H           a custom host name serving this space\n"
+      "  --cache-control V  Cache-Control answered for these keys\n"
+      "  --immutable        Cache-Control: public, max-age=31536000, "
+      "immutable\n"
+      "  --index DOC        index document for URLs ending in / "
+      "(index.html)\n"
+      "  --error-page KEY   object served with 404 for missing keys\n"
+      "  --listing          HTML/JSON listings of URLs ending in /\n"
+      "  --cors ORIGINS     allowed origins, space-separated, or '*'\n"
+      "  --types TYPES      only these content types (type/* allowed)",
+      { "prefix=", "slug=", "host=", "cache-control=", "immutable",
+        "index=", "error-page=", "listing", "cors=", "types=" }, 2, 2,
+      prov_cmd_space_public },
 
     { "space", "quota", "space quota SPACE SIZE",
       "Sets the space's quota (gateway and storage): e.g. 500M, 10G, 1T;\n"
@@ -1318,10 +1339,70 @@ static int
 prov_cmd_space_public(prov_cli_global_t *g, prov_opt_t *opts, char **pos,
     int npos, prov_err_t *err)
 {
-    (void) opts;
+    int                rc, on;
+    json_t            *j;
+    prov_ctx_t         ctx;
+    prov_space_t       sp;
+    prov_public_req_t  req;
+
     (void) npos;
 
-    return prov_space_action(g, pos[0], 'p', pos[1], err);
+    on = (strcmp(pos[1], "on") == 0);
+
+    if (!on && strcmp(pos[1], "off") != 0) {
+        prov_err_set(err, PROV_E_INVAL, "expected \"on\" or \"off\", "
+                     "not \"%s\"", pos[1]);
+        return PROV_ERR;
+    }
+
+    memset(&req, 0, sizeof(req));
+    req.prefix = prov_opt(opts, "prefix");
+    req.slug = prov_opt(opts, "slug");
+    req.host = prov_opt(opts, "host");
+    req.cache_control = prov_opt(opts, "cache-control");
+    req.index = prov_opt(opts, "index");
+    req.error_page = prov_opt(opts, "error-page");
+    req.cors = prov_opt(opts, "cors");
+    req.types = prov_opt(opts, "types");
+    req.immutable = prov_opt_set(opts, "immutable");
+    req.listing = prov_opt_set(opts, "listing");
+
+    if (prov_cli_open(g, &ctx, err) != PROV_OK) {
+        return PROV_ERR;
+    }
+
+    rc = PROV_ERR;
+
+    if (prov_space_get(&ctx, pos[0], &sp, err) != PROV_OK) {
+        goto done;
+    }
+
+    if (prov_public_set(&ctx, &sp, on, &req, err) == PROV_OK) {
+
+        if (g->json) {
+            j = prov_space_json(&ctx, &sp);
+            rc = prov_public_json(&ctx, &sp, j, err);
+
+            if (rc == PROV_OK) {
+                rc = prov_json_print(j, err);
+
+            } else {
+                json_decref(j);
+            }
+
+        } else {
+            prov_space_print(&ctx, &sp);
+            rc = prov_public_print(&ctx, &sp, err);
+        }
+    }
+
+    prov_space_free(&sp);
+
+done:
+
+    prov_ctx_close(&ctx);
+
+    return rc;
 }
 
 
