@@ -9,6 +9,8 @@
 # fuzz/corpus-work/<target>/ (git-ignored), crashes to build/fuzz/.
 
 include t/unit/unit.mk
+# more targets (xml, redis, provisioner parsers): issue 7
+include fuzz/hardening.mk
 
 FUZZ_CC         ?= clang-14
 FUZZ_TIME       ?= 60
