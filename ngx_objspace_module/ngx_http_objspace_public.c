@@ -188,6 +188,9 @@ static ngx_int_t ngx_http_objspace_public_sign(ngx_http_request_t *r,
 static ngx_int_t ngx_http_objspace_public_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_objspace_public_log(ngx_http_request_t *r);
+static ngx_int_t ngx_http_objspace_public_post_read(ngx_http_request_t *r);
+static u_char *ngx_http_objspace_public_log_error(ngx_http_request_t *r,
+    ngx_http_request_t *sr, u_char *buf, size_t len);
 static ngx_int_t ngx_http_objspace_public_metrics_handler(
     ngx_http_request_t *r);
 static void ngx_http_objspace_public_metrics_line(void *data,
@@ -363,6 +366,8 @@ ngx_http_objspace_public_handler(ngx_http_request_t *r)
     if (plcf->mode == NGX_HTTP_OBJSPACE_PUBLIC_OFF || r != r->main) {
         return NGX_DECLINED;
     }
+
+    r->log_handler = ngx_http_objspace_public_log_error;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_objspace_public_module);
 
@@ -781,7 +786,7 @@ ngx_http_objspace_public_upstream(ngx_http_request_t *r,
     ngx_int_t                             rc;
     ngx_str_t                             token, name, *bucket;
     ngx_http_objspace_public_loc_conf_t  *plcf;
-    u_char                                buf[NGX_HTTP_OBJSPACE_PUBLIC_MAX_TOKEN];
+    u_char                         buf[NGX_HTTP_OBJSPACE_PUBLIC_MAX_TOKEN];
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_objspace_public_module);
 
@@ -2095,8 +2100,8 @@ ngx_http_objspace_public_render(ngx_http_request_t *r,
         p = ngx_cpymem(p, "}\n", 2);
 
     } else {
-        p = ngx_cpymem(p, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-                       "<title>Index of ",
+        p = ngx_cpymem(p, "<!DOCTYPE html>\n<html><head>"
+                       "<meta charset=\"utf-8\"><title>Index of ",
                        sizeof("<!DOCTYPE html>\n<html><head><meta "
                               "charset=\"utf-8\"><title>Index of ") - 1);
         p = ngx_http_objspace_public_escape_html(p, &title);
@@ -2703,6 +2708,65 @@ ngx_http_objspace_public_metrics_init_zone(ngx_shm_zone_t *shm_zone,
 }
 
 
+/* logs */
+
+/*
+ * Post-read phase: a public frontend's requests get a log context without
+ * the request line (object keys, listing tokens) before anything is
+ * logged about them.
+ */
+
+static ngx_int_t
+ngx_http_objspace_public_post_read(ngx_http_request_t *r)
+{
+    ngx_http_objspace_public_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_objspace_public_module);
+
+    if (plcf->mode != NGX_HTTP_OBJSPACE_PUBLIC_OFF) {
+        r->log_handler = ngx_http_objspace_public_log_error;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* ", method: GET, space: sp_..., upstream: ..." instead of the request */
+
+static u_char *
+ngx_http_objspace_public_log_error(ngx_http_request_t *r,
+    ngx_http_request_t *sr, u_char *buf, size_t len)
+{
+    u_char                          *p;
+    ngx_http_upstream_t             *u;
+    ngx_http_objspace_public_ctx_t  *ctx;
+
+    p = buf;
+
+    if (r->method_name.len) {
+        p = ngx_snprintf(p, len, ", method: %V", &r->method_name);
+        len -= p - buf;
+        buf = p;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_objspace_public_module);
+
+    if (ctx && ctx->ps) {
+        p = ngx_snprintf(p, len, ", space: %V", &ctx->ps->id.space);
+        len -= p - buf;
+        buf = p;
+    }
+
+    u = sr->upstream;
+
+    if (u && u->peer.name) {
+        p = ngx_snprintf(p, len, ", upstream: %V", u->peer.name);
+    }
+
+    return p;
+}
+
+
 /* configuration */
 
 static ngx_int_t
@@ -2891,6 +2955,13 @@ ngx_http_objspace_public_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_objspace_public_log;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_objspace_public_post_read;
 
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_objspace_public_header_filter;

@@ -67,8 +67,8 @@ class CdnStack(stack.Stack):
             ("worker_processes auto;",
              "worker_processes %d;" % (workers or self.workers)),
             ("/var/log/nginx/cdn-error.log", prefix + "/error.log"),
-            ("/var/log/nginx/cdn-access.log;",
-             prefix + "/access.log;\n"
+            ("/var/log/nginx/cdn-access.log objspace_public;",
+             prefix + "/access.log objspace_public;\n"
              "    client_body_temp_path %(p)s/tmp/body;\n"
              "    proxy_temp_path       %(p)s/tmp/proxy;\n"
              "    fastcgi_temp_path     %(p)s/tmp/fastcgi;\n"
