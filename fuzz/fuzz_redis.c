@@ -30,6 +30,8 @@
 
 #include <stdlib.h>
 
+#include "fuzz_resp.h"
+
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -43,57 +45,7 @@ static int fuzz_redis_inside(ngx_str_t *s, redisReply *rec);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int           rc;
-    void         *reply;
-    size_t        off, n;
-    uint32_t      rnd;
-    redisReader  *reader;
-
-    if (size < 1) {
-        return 0;
-    }
-
-    reader = redisReaderCreate();
-    if (reader == NULL) {
-        abort();
-    }
-
-    rnd = data[0] * 2654435761u + 1;
-    off = 1;
-
-    while (off < size) {
-        rnd = rnd * 1103515245u + 12345;
-        n = data[0] ? 1 + (rnd >> 16) % 61 : size - off;
-        if (n > size - off) {
-            n = size - off;
-        }
-
-        if (redisReaderFeed(reader, (const char *) data + off, n)
-            != REDIS_OK)
-        {
-            break;
-        }
-
-        off += n;
-
-        for ( ;; ) {
-            reply = NULL;
-            rc = redisReaderGetReply(reader, &reply);
-
-            if (rc != REDIS_OK || reply == NULL) {
-                break;
-            }
-
-            fuzz_redis_reply(reply);
-            freeReplyObject(reply);
-        }
-
-        if (rc != REDIS_OK) {
-            break;    /* protocol error: the worker drops the connection */
-        }
-    }
-
-    redisReaderFree(reader);
+    fuzz_resp_feed(data, size, fuzz_redis_reply);
 
     return 0;
 }

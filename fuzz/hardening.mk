@@ -34,7 +34,7 @@ FUZZ_NGX_FULL = build/asan/src/nginx-1.22.1
 $(FUZZ_NGX_FULL)/src/core/ngx_string.c:
 	tools/asan-build --fetch
 
-build/fuzz/fuzz_redis: fuzz/fuzz_redis.c \
+build/fuzz/fuzz_redis: fuzz/fuzz_redis.c fuzz/fuzz_resp.h \
 		$(wildcard $(FUZZ_MOD_SRC)/*.c $(FUZZ_MOD_SRC)/*.h) \
 		$(FUZZ_NGX_FULL)/src/core/ngx_string.c \
 		| $(NGX_BUILDDIR)/ngx_auto_config.h
@@ -55,7 +55,8 @@ build/fuzz/fuzz_provconf: fuzz/fuzz_provconf.c $(FUZZ_PROV_SRCS) \
 	    $(filter-out provisioner/prov_config.c,$(FUZZ_PROV_SRCS)) \
 	    $(FUZZ_PROV_LIBS)
 
-build/fuzz/fuzz_provstate: fuzz/fuzz_provstate.c $(FUZZ_PROV_SRCS) \
+build/fuzz/fuzz_provstate: fuzz/fuzz_provstate.c fuzz/fuzz_resp.h \
+		$(FUZZ_PROV_SRCS) \
 		$(wildcard provisioner/*.h)
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) $(FUZZ_PROV_FLAGS) -o $@ fuzz/fuzz_provstate.c \
