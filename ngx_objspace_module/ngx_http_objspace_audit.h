@@ -42,6 +42,7 @@ typedef struct {
     void                       *audit_state;
     u_char                      worker[NGX_HTTP_OBJSPACE_WORKER_ID_LEN];
     ngx_uint_t                  resv_seq;
+    time_t                      quota_logged;
 } ngx_http_objspace_acct_main_conf_t;
 
 

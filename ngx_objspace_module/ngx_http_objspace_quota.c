@@ -478,9 +478,10 @@ ngx_http_objspace_quota_delete_key(ngx_http_request_t *r, ngx_str_t *key)
 void
 ngx_http_objspace_quota_finish(ngx_http_request_t *r, ngx_uint_t status)
 {
-    u_char                     *p;
-    ngx_str_t                   op, *space;
-    ngx_http_objspace_quota_t  *q;
+    u_char                              *p;
+    ngx_str_t                            op, *space;
+    ngx_http_objspace_quota_t           *q;
+    ngx_http_objspace_acct_main_conf_t  *amcf;
 
     q = ngx_http_get_module_ctx(r, ngx_http_objspace_acct_module);
 
@@ -542,10 +543,17 @@ ngx_http_objspace_quota_finish(ngx_http_request_t *r, ngx_uint_t status)
         ngx_http_objspace_metrics_count(
                                       NGX_HTTP_OBJSPACE_M_QUOTA_COMMIT_LOST, 1);
 
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "objspace: usage update \"%V\" for space %V not sent "
-                      "(redis unreachable); left to the reconcile",
-                      &op, &q->space);
+        amcf = ngx_http_objspace_acct_conf((ngx_cycle_t *) ngx_cycle);
+
+        if (ngx_time() - amcf->quota_logged >= 60) {
+            amcf->quota_logged = ngx_time();
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "objspace: usage update \"%V\" for space %V not "
+                          "sent (redis unreachable); left to the reconcile "
+                          "(logged once a minute, counted in "
+                          "objspace_quota_updates_lost_total)",
+                          &op, &q->space);
+        }
     }
 }
 
@@ -756,16 +764,21 @@ ngx_http_objspace_quota_committed(void *data, redisReply *reply)
 {
     ngx_str_t  *space = data;
 
-    int64_t  v[4];
+    int64_t                              v[4];
+    ngx_http_objspace_acct_main_conf_t  *amcf;
 
     if (ngx_http_objspace_quota_reply(reply, v) != NGX_OK) {
         ngx_http_objspace_metrics_count(
                                       NGX_HTTP_OBJSPACE_M_QUOTA_COMMIT_LOST, 1);
 
-        if (space) {
+        amcf = ngx_http_objspace_acct_conf((ngx_cycle_t *) ngx_cycle);
+
+        if (space && amcf && ngx_time() - amcf->quota_logged >= 60) {
+            amcf->quota_logged = ngx_time();
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                           "objspace: usage update for space %V failed "
-                          "(redis); left to the reconcile", space);
+                          "(redis); left to the reconcile (logged once a "
+                          "minute)", space);
         }
 
     } else if (space) {
