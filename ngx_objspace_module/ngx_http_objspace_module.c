@@ -194,6 +194,8 @@ static ngx_int_t ngx_http_objspace_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_objspace_backend_host_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_objspace_key_fp_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 static void *ngx_http_objspace_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_objspace_init_main_conf(ngx_conf_t *cf, void *conf);
@@ -519,6 +521,9 @@ static ngx_http_variable_t  ngx_http_objspace_vars[] = {
     { ngx_string("objspace_backend_host"), NULL,
       ngx_http_objspace_backend_host_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("objspace_key_fingerprint"), NULL,
+      ngx_http_objspace_key_fp_variable, 0, 0, 0 },
 
       ngx_http_null_variable
 };
@@ -3034,6 +3039,75 @@ ngx_http_objspace_backend_host_variable(ngx_http_request_t *r,
     v->no_cacheable = 0;
     v->not_found = 0;
     v->data = olcf->backend_host.data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The 8-hex fingerprint (as in the error log) of the access key id the
+ * request claims, from "Credential=AK/..." in Authorization or from the
+ * X-Amz-Credential query argument; not verified.  Computed on use, so it
+ * works in any phase, unlike $objspace_identity (access phase): limit_req
+ * keys on it in the preaccess phase.  Empty for anonymous requests.
+ */
+
+static ngx_int_t
+ngx_http_objspace_key_fp_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char     *p, *last, *fp;
+    ngx_str_t   ak, value;
+
+    ngx_str_null(&ak);
+
+    if (r->headers_in.authorization) {
+        value = r->headers_in.authorization->value;
+        last = value.data + value.len;
+
+        p = ngx_strlcasestrn(value.data, last, (u_char *) "Credential=",
+                             sizeof("Credential=") - 2);
+        if (p) {
+            ak.data = p + sizeof("Credential=") - 1;
+
+            for (p = ak.data; p < last && *p != '/' && *p != ','; p++) {
+                /* void */
+            }
+
+            ak.len = p - ak.data;
+        }
+
+    } else if (ngx_http_arg(r, (u_char *) "X-Amz-Credential",
+                            sizeof("X-Amz-Credential") - 1, &value)
+               == NGX_OK)
+    {
+        ak.data = value.data;
+        last = value.data + value.len;
+
+        for (p = ak.data; p < last && *p != '/' && *p != '%'; p++) {
+            /* void: "AK%2F20240101%2F..." or "AK/20240101/..." */
+        }
+
+        ak.len = p - ak.data;
+    }
+
+    if (ak.len == 0 || ak.len > 128) {       /* AWS: 16..128 */
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    fp = ngx_pnalloc(r->pool, 8);
+    if (fp == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_objspace_fingerprint(&ak, fp);
+
+    v->len = 8;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = fp;
 
     return NGX_OK;
 }
