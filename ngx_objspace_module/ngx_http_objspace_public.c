@@ -91,6 +91,7 @@ typedef struct {
     ngx_str_t                          amz_date;   /* signed for this r */
     ngx_str_t                          authorization;
     ngx_http_objspace_public_list_t   *list;
+    ngx_http_objspace_public_ranges_t *ranges;     /* multi-range */
     ngx_uint_t                         kind;
     unsigned                           parsed:1;
     unsigned                           ready:1;    /* upstream may start */
@@ -1238,6 +1239,7 @@ ngx_http_objspace_public_match(ngx_str_t *rules, ngx_str_t *key,
 static ngx_int_t
 ngx_http_objspace_public_header_filter(ngx_http_request_t *r)
 {
+    ngx_int_t                        rc;
     ngx_str_t                       *origin, v;
     ngx_uint_t                       status, from_backend;
     ngx_http_objspace_public_ctx_t  *ctx;
@@ -1325,7 +1327,41 @@ ngx_http_objspace_public_header_filter(ngx_http_request_t *r)
             ctx->rule.immutable = 0;
 
         } else if (status == NGX_HTTP_OK) {
-            r->allow_ranges = 1;
+
+            switch (ngx_http_objspace_public_ranges_start(r, &ctx->ranges)) {
+
+            case NGX_OK:
+                if (r->upstream
+                    && r->upstream->headers_in.status_n
+                       == NGX_HTTP_PARTIAL_CONTENT)
+                {
+                    /* slices: tell the slice filter how far to fetch */
+                    rc = ngx_http_next_header_filter(r);
+                    ngx_http_objspace_public_ranges_span(r, ctx->ranges);
+                    return rc;
+                }
+
+                break;
+
+            case NGX_DECLINED:
+                /*
+                 * nginx cuts a single range; several only from a response
+                 * in one piece (its cache, no slices: the slice filter
+                 * has set what it needs already)
+                 */
+                if (!(r->upstream
+                      && r->upstream->headers_in.status_n
+                         == NGX_HTTP_PARTIAL_CONTENT))
+                {
+                    r->allow_ranges = 1;
+                    r->single_range = !r->cached;
+                }
+
+                break;
+
+            default:
+                return NGX_ERROR;
+            }
         }
     }
 
@@ -1379,11 +1415,27 @@ ngx_http_objspace_public_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ngx_http_objspace_public_ctx_t   *ctx;
     ngx_http_objspace_public_list_t  *pl;
 
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_objspace_public_module);
+
+    if (ctx && ctx->ranges && !ctx->replaced) {
+        /* the main request's and its slice subrequests' bytes, in order */
+
+        if (ngx_http_objspace_public_ranges_body(r, ctx->ranges, in, &cl)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (cl == NULL) {
+            return NGX_OK;
+        }
+
+        return ngx_http_next_body_filter(r, cl);
+    }
+
     if (r != r->main) {
         return ngx_http_next_body_filter(r, in);
     }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_objspace_public_module);
 
     if (ctx == NULL || (!ctx->replaced && ctx->list == NULL)) {
         return ngx_http_next_body_filter(r, in);

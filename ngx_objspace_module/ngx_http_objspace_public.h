@@ -78,6 +78,19 @@ ngx_int_t ngx_http_objspace_public_match(ngx_str_t *rules, ngx_str_t *key,
     ngx_http_objspace_public_rule_t *rule);
 
 
+/* ngx_http_objspace_public_ranges.c: streamed multi-range responses */
+typedef struct ngx_http_objspace_public_ranges_s
+    ngx_http_objspace_public_ranges_t;
+
+ngx_int_t ngx_http_objspace_public_ranges_start(ngx_http_request_t *r,
+    ngx_http_objspace_public_ranges_t **rs);
+void ngx_http_objspace_public_ranges_span(ngx_http_request_t *r,
+    ngx_http_objspace_public_ranges_t *rs);
+ngx_int_t ngx_http_objspace_public_ranges_body(ngx_http_request_t *r,
+    ngx_http_objspace_public_ranges_t *rs, ngx_chain_t *in,
+    ngx_chain_t **out);
+
+
 extern ngx_module_t  ngx_http_objspace_public_module;
 
 

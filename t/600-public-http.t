@@ -183,6 +183,45 @@ tap.is_((s, b), (206, big[1048570:1048586]),
 s, h, b = st.get("/acme/site/big.bin")
 tap.ok(s == 200 and b == big and hdr(h, "content-length") == str(len(big)),
        "a 3 MiB object through slices: whole and intact")
+
+
+def parts(h, body):
+    """(content-range, bytes) of each part of a multipart/byteranges."""
+    m = re.match(r"multipart/byteranges; boundary=(\S+)$",
+                 h.get("content-type", ""))
+    if not m:
+        return None
+    out = []
+    for chunk in body.split(b"--" + m.group(1).encode())[1:-1]:
+        head, _, data = chunk.partition(b"\r\n\r\n")
+        cr = re.search(rb"Content-Range: bytes (\S+)", head).group(1)
+        out.append((cr.decode(), data[:-2] if data.endswith(b"\r\n")
+                    else data))
+    return out
+
+
+for label, path, want in (
+        ("small object", "/acme/site/sub/page.txt",
+         [("0-1/20", b"01"), ("5-7/20", b"567"), ("17-19/20", b"hij")]),
+        ("3 MiB object across slices", "/acme/site/big.bin",
+         [("10-19/%d" % len(big), big[10:20]),
+          ("1048570-1048585/%d" % len(big), big[1048570:1048586]),
+          ("%d-%d/%d" % (len(big) - 5, len(big) - 1, len(big)),
+           big[-5:])])):
+    rng = {"small object": "bytes=0-1, 5-7,-3",
+           "3 MiB object across slices":
+           "bytes=10-19,1048570-1048585,-5"}[label]
+    for attempt in ("first", "cached"):
+        s, h, b = st.get(path, headers={"Range": rng})
+        tap.is_((s, parts(h, b)), (206, want),
+                "multi-range, %s (%s): 206 multipart/byteranges"
+                % (label, attempt))
+        tap.is_(h.get("content-length"), str(len(b)),
+                "multi-range: Content-Length is the multipart body's")
+s, h, b = st.get("/acme/site/sub/page.txt",
+                 headers={"Range": "bytes=5-7,0-1"})
+tap.is_((s, b), (200, objects["site/sub/page.txt"][0]),
+        "ranges out of order with slices: the whole object (200)")
 s, h, b = st.get("/acme/site/sub/page.txt",
                  headers={"Range": "bytes=99999-"})
 tap.is_(s, 416, "unsatisfiable range: 416")
