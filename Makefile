@@ -43,6 +43,7 @@ BENCH_TARGETS :=
 -include t/unit/unit.mk t/unit/unit-b.mk fuzz/fuzz.mk bench/bench.mk \
          bench/gateway.mk
 -include bench/provisioner.mk   # `bench-provisioner` (appends)
+-include bench/propagation.mk   # `bench-propagation` (appends)
 
 TEST_PREREQS := $(if $(wildcard t/unit/unit.mk),unit) \
                 $(if $(wildcard t/unit/unit-b.mk),unit-b) \
