@@ -360,6 +360,18 @@ ngx_http_objspace_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
+    if (ngx_process == NGX_PROCESS_MASTER) {
+        /*
+         * a reload: nginx reuses a zone of the same name only if its size
+         * is unchanged, otherwise it maps a new one (the old one goes with
+         * the old cycle): nothing is corrupted, the cache starts empty
+         */
+        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                      "objspace_cache_zone \"%V\" is new or changed size "
+                      "(%uz): the identity cache starts empty and refills "
+                      "from Redis", &shm_zone->shm.name, shm_zone->shm.size);
+    }
+
     sh = ngx_slab_alloc(shpool, sizeof(ngx_http_objspace_shctx_t));
     if (sh == NULL) {
         return NGX_ERROR;

@@ -9,13 +9,12 @@
 
 import hashlib
 import os
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "lib"))
 import clients  # noqa: E402
+import redismon # noqa: E402
 import stack    # noqa: E402
 import tap      # noqa: E402
 
@@ -26,32 +25,6 @@ if not stack.start_or_fail(st):
 sp = st.seed_space()
 good = st.seed_key(sp, "read-write-delete")
 other = st.seed_key(sp, "read-only")
-
-
-class IdentityReads:
-    """Counts the identity reads (EVAL ... objspace:ak:AK) the gateway sends
-    to Redis while active, with MONITOR (other EVALs, e.g. the audit
-    stream's, are not counted)."""
-
-    def __enter__(self):
-        self.path = os.path.join(st.dir, "monitor.%d.log" % time.time_ns())
-        self.out = open(self.path, "w")
-        self.p = subprocess.Popen(["redis-cli", "-p", str(st.redis_port),
-                                   "monitor"], stdout=self.out,
-                                  stdin=subprocess.DEVNULL)
-        deadline = time.time() + 5
-        while time.time() < deadline and os.path.getsize(self.path) == 0:
-            time.sleep(0.05)      # "OK" once MONITOR is on
-        return self
-
-    def __exit__(self, *exc):
-        time.sleep(0.3)
-        self.p.terminate()
-        self.p.wait(5)
-        self.out.close()
-        with open(self.path) as f:
-            self.count = sum(1 for l in f
-                             if '"EVAL"' in l and '"objspace:ak:' in l)
 
 
 def code_of(fn):
@@ -77,7 +50,7 @@ def flood(ak, sk, n):
 tap.is_(code_of(lambda: st.boto3_client(good["ak"], good["sk"])
                 .list_objects_v2(Bucket=sp["bucket"])), "OK",
         "a good request works (identity now cached)")
-with IdentityReads() as reads:
+with redismon.IdentityReads(st) as reads:
     codes = flood(good["ak"], "not-the-secret-" + "x" * 25, 100)
 tap.is_(codes, {"403": 100}, "100 bad signatures: all 403")
 tap.ok(reads.count <= 2,
@@ -87,7 +60,7 @@ tap.ok(any("signature mismatch" in l for l in st.error_log_lines()),
        "  denials logged (reason: signature mismatch)")
 
 unknown = "RS3UNKNOWN" + os.urandom(5).hex().upper()
-with IdentityReads() as reads:
+with redismon.IdentityReads(st) as reads:
     codes = flood(unknown, "whatever-" + "y" * 31, 100)
 tap.is_(codes, {"403": 100}, "100 requests with an unknown key id: all 403")
 tap.ok(1 <= reads.count <= 2,
