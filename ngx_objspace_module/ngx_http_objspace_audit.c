@@ -984,7 +984,10 @@ ngx_http_objspace_audit_field(u_char *p, u_char *end, const char *name,
 
     p = ngx_sprintf(p, "$%uz\r\n%s\r\n", n, name);
     p = ngx_sprintf(p, "$%uz\r\n", value->len);
-    p = ngx_cpymem(p, value->data, value->len);
+
+    if (value->len) {                /* an empty value may have no data */
+        p = ngx_cpymem(p, value->data, value->len);
+    }
     *p++ = '\r';
     *p++ = '\n';
 

@@ -1080,7 +1080,10 @@ ngx_http_objspace_store_space_locked(ngx_http_objspace_shctx_t *sh,
 
     for (i = 0; i < NGX_HTTP_OBJSPACE_S_N; i++) {
         node->len[i] = (u_short) rec->str[i].len;
-        p = ngx_cpymem(p, rec->str[i].data, rec->str[i].len);
+
+        if (rec->str[i].len) {       /* absent fields: data is NULL */
+            p = ngx_cpymem(p, rec->str[i].data, rec->str[i].len);
+        }
     }
 
     id = &rec->str[NGX_HTTP_OBJSPACE_S_ID];
@@ -1174,7 +1177,10 @@ ngx_http_objspace_store_ident_locked(ngx_http_objspace_shctx_t *sh,
 
         for (i = 0; i < NGX_HTTP_OBJSPACE_I_N; i++) {
             node->len[i] = (u_short) rec->str[i].len;
-            p = ngx_cpymem(p, rec->str[i].data, rec->str[i].len);
+
+            if (rec->str[i].len) {   /* absent fields: data is NULL */
+                p = ngx_cpymem(p, rec->str[i].data, rec->str[i].len);
+            }
         }
 
         node->mode = NGX_HTTP_OBJSPACE_MODE_NONE;
