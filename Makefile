@@ -30,7 +30,8 @@ DEB_PACKAGES := \
     python3 python3-boto3 python3-redis python3-cryptography \
     awscli s3cmd rclone curl wrk linux-perf valgrind \
     clang libfuzzer-14-dev \
-    docker-registry skopeo aptly
+    docker-registry skopeo aptly \
+    chromium fonts-dejavu-core python3-fonttools python3-brotli
 
 # Fragments owned by other parts of the tree; each is optional.
 #   t/unit/unit.mk, t/unit/unit-b.mk: target `unit` / `unit-b`; may append
