@@ -169,6 +169,12 @@ static ngx_int_t ngx_http_objspace_public_type_allowed(
 static ngx_int_t ngx_http_objspace_public_set_cache_control(
     ngx_http_request_t *r, ngx_http_objspace_public_ctx_t *ctx);
 static void ngx_http_objspace_public_hide_backend(ngx_http_request_t *r);
+static void ngx_http_objspace_public_cache_valid(ngx_http_request_t *r,
+    ngx_http_objspace_public_rule_t *rule);
+#if (NGX_HTTP_CACHE)
+static ngx_int_t ngx_http_objspace_public_cc_seconds(ngx_str_t *cc,
+    char *name);
+#endif
 static ngx_int_t ngx_http_objspace_public_list_start(ngx_http_request_t *r,
     ngx_http_objspace_public_ctx_t *ctx);
 static void ngx_http_objspace_public_list_cleanup(void *data);
@@ -1245,6 +1251,17 @@ ngx_http_objspace_public_header_filter(ngx_http_request_t *r)
     ngx_http_objspace_public_ctx_t  *ctx;
 
     if (r != r->main) {
+        /* a slice: cached by the same rule as the whole */
+
+        ctx = ngx_http_get_module_ctx(r->main,
+                                      ngx_http_objspace_public_module);
+
+        if (ctx && ctx->ready && ctx->kind == NGX_HTTP_OBJSPACE_PUBLIC_OBJECT
+            && r->headers_out.status < NGX_HTTP_BAD_REQUEST)
+        {
+            ngx_http_objspace_public_cache_valid(r, &ctx->rule);
+        }
+
         return ngx_http_next_header_filter(r);
     }
 
@@ -1363,6 +1380,10 @@ ngx_http_objspace_public_header_filter(ngx_http_request_t *r)
                 return NGX_ERROR;
             }
         }
+    }
+
+    if (ctx->kind == NGX_HTTP_OBJSPACE_PUBLIC_OBJECT) {
+        ngx_http_objspace_public_cache_valid(r, &ctx->rule);
     }
 
     if (ngx_http_objspace_public_set_cache_control(r, ctx) != NGX_OK) {
@@ -1806,6 +1827,99 @@ ngx_http_objspace_public_set_cache_control(ngx_http_request_t *r,
 
     return ngx_http_objspace_public_add_header(r, "Cache-Control", &v);
 }
+
+
+/*
+ * nginx's own cache follows the rule's Cache-Control (which it cannot see:
+ * the header is set here, after the backend's were parsed): "no-cache",
+ * "no-store", "private" or max-age=0 keep the response out of proxy_cache,
+ * s-maxage / max-age set its validity.  Called from the header filter,
+ * before the upstream module decides (ngx_http_upstream_send_response).
+ * Without a rule value the object's own Cache-Control and proxy_cache_valid
+ * apply, as usual.
+ */
+
+static void
+ngx_http_objspace_public_cache_valid(ngx_http_request_t *r,
+    ngx_http_objspace_public_rule_t *rule)
+{
+#if (NGX_HTTP_CACHE)
+    u_char     *end;
+    ngx_int_t   n, smax, max;
+    ngx_str_t  *cc;
+
+    if (r->upstream == NULL || !r->upstream->cacheable || r->cache == NULL
+        || r->cached || rule->immutable || rule->cache_control.len == 0)
+    {
+        return;
+    }
+
+    cc = &rule->cache_control;
+    end = cc->data + cc->len;
+
+    if (ngx_strlcasestrn(cc->data, end, (u_char *) "no-cache", 8 - 1)
+        || ngx_strlcasestrn(cc->data, end, (u_char *) "no-store", 8 - 1)
+        || ngx_strlcasestrn(cc->data, end, (u_char *) "private", 7 - 1))
+    {
+        r->upstream->cacheable = 0;
+        return;
+    }
+
+    smax = ngx_http_objspace_public_cc_seconds(cc, "s-maxage=");
+    max = ngx_http_objspace_public_cc_seconds(cc, "max-age=");
+
+    n = (smax >= 0) ? smax : max;
+
+    if (n == 0) {
+        r->upstream->cacheable = 0;
+
+    } else if (n > 0) {
+        r->cache->valid_sec = ngx_time() + n;
+    }
+#endif
+}
+
+
+#if (NGX_HTTP_CACHE)
+
+/* "name=N" of a Cache-Control value (seconds), -1 if absent */
+
+static ngx_int_t
+ngx_http_objspace_public_cc_seconds(ngx_str_t *cc, char *name)
+{
+    u_char  *p, *q, *end;
+    size_t   len;
+
+    end = cc->data + cc->len;
+    len = ngx_strlen(name);
+
+    for (p = cc->data; p < end; p += len) {
+        p = ngx_strlcasestrn(p, end, (u_char *) name, len - 1);
+        if (p == NULL) {
+            return -1;
+        }
+
+        if (p == cc->data || p[-1] == ' ' || p[-1] == ',') {
+            break;
+        }
+    }
+
+    if (p >= end) {
+        return -1;
+    }
+
+    p += len;
+
+    for (q = p; q < end && *q >= '0' && *q <= '9'; q++) { /* void */ }
+
+    if (q == p || q - p > 9) {
+        return -1;
+    }
+
+    return ngx_atoi(p, q - p);
+}
+
+#endif
 
 
 /* x-amz-* and x-rgw-* response headers stay inside */
