@@ -44,6 +44,68 @@ GATEWAY_SERVER = """
 """
 
 
+# a public frontend server for the standard config's http{} (the demo):
+# no cache, the same proxy lines as conf/cdn.conf
+PLAIN_SERVER = """
+server {{
+    listen 127.0.0.1:{port};
+    include /etc/nginx/mime.types;
+    objspace_public        on;
+    objspace_backend_host  {rgw};
+    location / {{
+        include {proxy};
+        proxy_intercept_errors on;
+        error_page 404 = @objspace_public_404;
+    }}
+    location @objspace_public_404 {{
+        include {proxy};
+    }}
+}}
+"""
+
+
+def plain_server(st, port):
+    """PLAIN_SERVER for stack st on port."""
+    return PLAIN_SERVER.format(port=port, rgw=st.rgw_hostport,
+                               proxy=PROXY_CONF)
+
+
+def provisioner_conf(st, web_endpoint="http://cdn.invalid"):
+    """A provisioner config for stack st (redis, key, RGW admin keys)."""
+    creds = os.path.join(st.dir, "storage.creds")
+    with open(creds, "w") as f:
+        f.write("access_key = %s\nsecret_key = %s\n"
+                % (st.rgw_env["RGW_ADMIN_ACCESS_KEY"],
+                   st.rgw_env["RGW_ADMIN_SECRET_KEY"]))
+    os.chmod(creds, 0o600)
+    conf = os.path.join(st.dir, "provisioner.conf")
+    with open(conf, "w") as f:
+        f.write("redis = %s\nkey_file = %s\nregion = %s\n"
+                "endpoint = %s\n"
+                "web_endpoint = %s\n"
+                "storage = rgw\nstorage_endpoint = %s\n"
+                "storage_credentials_file = %s\n"
+                % (st.redis_addr, st.key_file, st.region,
+                   getattr(st, "endpoint", None) or "http://s3.invalid",
+                   web_endpoint, st.rgw_endpoint, creds))
+    return conf
+
+
+def prov(conf, *args, expect=0):
+    """objspace-provisioner --json ARGS: the parsed JSON output (or the
+    CompletedProcess when expect != 0)."""
+    r = subprocess.run([PROVISIONER, "--config", conf, "--json"]
+                       + list(args), capture_output=True, text=True,
+                       timeout=60)
+    if r.returncode != expect:
+        raise stack.StackError("provisioner %s: exit %d: %s%s"
+                               % (" ".join(args), r.returncode, r.stdout,
+                                  r.stderr))
+    if expect != 0:
+        return r
+    return json.loads(r.stdout)
+
+
 class CdnStack(stack.Stack):
     """Stack whose nginx runs conf/cdn.conf (the shipped example)."""
 
@@ -139,36 +201,11 @@ class CdnStack(stack.Stack):
     # ------------------------------------------------------------ provisioner
 
     def _provisioner_conf(self):
-        creds = os.path.join(self.dir, "storage.creds")
-        with open(creds, "w") as f:
-            f.write("access_key = %s\nsecret_key = %s\n"
-                    % (self.rgw_env["RGW_ADMIN_ACCESS_KEY"],
-                       self.rgw_env["RGW_ADMIN_SECRET_KEY"]))
-        os.chmod(creds, 0o600)
-        conf = os.path.join(self.dir, "provisioner.conf")
-        with open(conf, "w") as f:
-            f.write("redis = %s\nkey_file = %s\nregion = %s\n"
-                    "endpoint = http://s3.invalid\n"
-                    "web_endpoint = http://cdn.invalid\n"
-                    "storage = rgw\nstorage_endpoint = %s\n"
-                    "storage_credentials_file = %s\n"
-                    % (self.redis_addr, self.key_file, self.region,
-                       self.rgw_endpoint, creds))
-        return conf
+        self.endpoint = None
+        return provisioner_conf(self)
 
     def prov(self, *args, expect=0):
-        """objspace-provisioner --json ARGS: the parsed JSON output (or
-        the CompletedProcess when expect != 0)."""
-        r = subprocess.run([PROVISIONER, "--config", self.prov_conf,
-                            "--json"] + list(args),
-                           capture_output=True, text=True, timeout=60)
-        if r.returncode != expect:
-            raise stack.StackError("provisioner %s: exit %d: %s%s"
-                                   % (" ".join(args), r.returncode,
-                                      r.stdout, r.stderr))
-        if expect != 0:
-            return r
-        return json.loads(r.stdout)
+        return prov(self.prov_conf, *args, expect=expect)
 
     def public(self, space, *args, expect=0):
         """space public SPACE ARGS (space: a seeded space dict or ref)."""
