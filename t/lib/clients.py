@@ -36,19 +36,22 @@ def _loopback_send_handler(port):
 
 
 def boto3_client(endpoint, ak, sk, style="path", region=REGION,
-                 host_suffix=HOST_SUFFIX, session=None, **config):
+                 host_suffix=HOST_SUFFIX, session=None, verify=None,
+                 **config):
     """An S3 client for the gateway at `endpoint` (http://127.0.0.1:PORT).
 
     style="virtual": the client addresses http://BUCKET.<host_suffix>:PORT
     (signing that host); a before-send hook connects to 127.0.0.1:PORT.
     Extra keyword arguments go to botocore.config.Config (retries default
-    to 0 attempts so error codes surface at once).
+    to 0 attempts so error codes surface at once); verify: a CA bundle
+    path for an https endpoint.
     """
     import boto3
     from botocore.config import Config
     port = urllib.parse.urlsplit(endpoint).port
     if style == "virtual":
-        endpoint = "http://%s:%d" % (host_suffix, port)
+        scheme = urllib.parse.urlsplit(endpoint).scheme
+        endpoint = "%s://%s:%d" % (scheme, host_suffix, port)
     s3cfg = dict(config.pop("s3", {}))
     s3cfg["addressing_style"] = style
     # boto3 (both generations) and aws cli v1 presign with SigV2 in
@@ -60,7 +63,7 @@ def boto3_client(endpoint, ak, sk, style="path", region=REGION,
     sess = session or boto3.session.Session()
     c = sess.client("s3", endpoint_url=endpoint, aws_access_key_id=ak,
                     aws_secret_access_key=sk, region_name=region,
-                    config=Config(s3=s3cfg, **config))
+                    verify=verify, config=Config(s3=s3cfg, **config))
     if style == "virtual":
         c.meta.events.register("before-send", _loopback_send_handler(port))
     return c

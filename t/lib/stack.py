@@ -444,6 +444,7 @@ class Stack:
     # ------------------------------------------------------------ clients
 
     def boto3_client(self, ak, sk, style="path", **config):
+        """config may hold verify= (CA bundle) for an https endpoint."""
         return clients.boto3_client(self.endpoint, ak, sk, style=style,
                                     region=self.region,
                                     host_suffix=self.host_suffix, **config)
