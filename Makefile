@@ -45,6 +45,7 @@ BENCH_TARGETS :=
          bench/gateway.mk
 -include bench/provisioner.mk   # `bench-provisioner` (appends)
 -include bench/propagation.mk   # `bench-propagation` (appends)
+-include bench/cdn.mk           # `bench-cdn`: public frontend (appends)
 
 TEST_PREREQS := $(if $(wildcard t/unit/unit.mk),unit) \
                 $(if $(wildcard t/unit/unit-b.mk),unit-b) \
