@@ -34,7 +34,7 @@ FUZZ_RUN = \
 	    build/fuzz/fuzz_$$t $(1) -max_len=4096 -print_final_stats=1 \
 	        -artifact_prefix=build/fuzz/artifacts-$$t/ $(FUZZ_ARGS) \
 	        fuzz/corpus-work/$$t fuzz/corpus/$$t 2>&1 \
-	        | grep -E '^(stat::number_of_executed_units|stat::new_units|Done|==|SUMMARY|INFO: -max_total_time)|ERROR|crash-' ; \
+	        | grep -E '^(stat::number_of_executed_units|stat::new_units|Done|==|SUMMARY|INFO: -max_total_time)|DONE|ERROR|crash-' ; \
 	    test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
 

@@ -8,10 +8,11 @@
 #   provstate   provisioner: space/identity hashes read back from Redis
 #               (prov_state.c prov_space_parse / prov_ident_parse)
 #   rustshare   provisioner: RustShare API JSON (prov_rustshare.c), once
-#               that file exists
+#               that file and fuzz/fuzz_rustshare.c exist
 
 FUZZ_TARGETS += xml redis provconf provstate
-FUZZ_TARGETS += $(if $(wildcard provisioner/prov_rustshare.c),rustshare)
+FUZZ_TARGETS += $(if $(and $(wildcard provisioner/prov_rustshare.c),\
+                     $(wildcard fuzz/fuzz_rustshare.c)),rustshare)
 
 FUZZ_MOD_SRC   = ngx_objspace_module
 FUZZ_PROV_SRCS = $(filter-out provisioner/main.c,$(wildcard provisioner/*.c))
