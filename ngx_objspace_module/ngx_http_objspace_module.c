@@ -946,9 +946,20 @@ ngx_http_objspace_authenticate(ngx_http_request_t *r,
     ctx->id = id;
 
     if (id->revoked) {
+        /* answered like an unknown key: nothing to learn from it */
         return ngx_http_objspace_fail(r, ctx,
                                       NGX_HTTP_OBJSPACE_E_INVALID_ACCESS_KEY,
                                       "revoked");
+    }
+
+    /*
+     * The signature first: only a holder of the secret learns that a key
+     * has expired or that its space is disabled.
+     */
+
+    rc = ngx_http_objspace_verify(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     now = ngx_time();
@@ -963,7 +974,7 @@ ngx_http_objspace_authenticate(ngx_http_request_t *r,
                                       "space disabled");
     }
 
-    return ngx_http_objspace_verify(r, ctx);
+    return NGX_OK;
 }
 
 
