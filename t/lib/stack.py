@@ -93,7 +93,13 @@ events {{
 }}
 
 http {{
-    access_log {prefix}/access.log;
+    # the recommended key-free format (docs/variables.md): never $request
+    log_format objspace_t '$remote_addr [$time_local] $request_method '
+                          '$objspace_bucket $objspace_operation $status '
+                          '$bytes_sent $request_length $objspace_identity '
+                          '$objspace_space $objspace_decision '
+                          '$objspace_deny_reason $request_id';
+    access_log {prefix}/access.log objspace_t;
     client_body_temp_path {prefix}/tmp/body;
     proxy_temp_path       {prefix}/tmp/proxy;
     fastcgi_temp_path     {prefix}/tmp/fastcgi;
