@@ -38,6 +38,60 @@ typedef struct {
 } ngx_http_objspace_public_rule_t;
 
 
+typedef struct ngx_http_objspace_public_list_s
+    ngx_http_objspace_public_list_t;
+typedef struct ngx_http_objspace_public_ranges_s
+    ngx_http_objspace_public_ranges_t;
+
+
+#define NGX_HTTP_OBJSPACE_PUBLIC_OBJECT     0
+#define NGX_HTTP_OBJSPACE_PUBLIC_LISTING    1
+#define NGX_HTTP_OBJSPACE_PUBLIC_ERROR_DOC  2
+
+#define NGX_HTTP_OBJSPACE_PUBLIC_MAX_TOKEN  2048
+
+#define NGX_HTTP_OBJSPACE_PUBLIC_DEFAULT_CC   "public, max-age=60"
+#define NGX_HTTP_OBJSPACE_PUBLIC_IMMUTABLE_CC                                 \
+    "public, max-age=31536000, immutable"
+
+
+typedef struct {
+    ngx_http_objspace_public_space_t  *ps;
+    ngx_http_objspace_public_rule_t    rule;
+    ngx_str_t                          name;       /* "s/slug", "h/host" */
+    ngx_str_t                          base;       /* URL path of the root */
+    ngx_str_t                          key;        /* decoded object key */
+    ngx_str_t                          path;       /* upstream path */
+    ngx_str_t                          query;      /* upstream query */
+    ngx_str_t                          uri;        /* path [? query] */
+    ngx_str_t                          cache_key;
+    ngx_str_t                          origin;     /* the client's Origin */
+    ngx_str_t                          amz_date;   /* signed for this r */
+    ngx_str_t                          authorization;
+    ngx_http_objspace_public_list_t   *list;
+    ngx_http_objspace_public_ranges_t *ranges;     /* multi-range */
+    ngx_uint_t                         kind;
+    unsigned                           parsed:1;
+    unsigned                           ready:1;    /* upstream may start */
+    unsigned                           json:1;
+    unsigned                           signed_:1;
+    unsigned                           replaced:1; /* our body instead */
+    unsigned                           sent:1;
+    unsigned                           sub:1;      /* subrequest: signing */
+} ngx_http_objspace_public_ctx_t;
+
+
+typedef struct {
+    ngx_uint_t                  mode;           /* objspace_public */
+    ngx_uint_t                  list_limit;     /* ..._list_limit */
+} ngx_http_objspace_public_loc_conf_t;
+
+
+typedef struct {
+    ngx_shm_zone_t             *metrics_zone;
+} ngx_http_objspace_public_main_conf_t;
+
+
 /* per-space counters (objspace_public_metrics_zone) */
 typedef enum {
     NGX_HTTP_OBJSPACE_PM_REQUESTS = 0,
@@ -79,9 +133,6 @@ ngx_int_t ngx_http_objspace_public_match(ngx_str_t *rules, ngx_str_t *key,
 
 
 /* ngx_http_objspace_public_ranges.c: streamed multi-range responses */
-typedef struct ngx_http_objspace_public_ranges_s
-    ngx_http_objspace_public_ranges_t;
-
 ngx_int_t ngx_http_objspace_public_ranges_start(ngx_http_request_t *r,
     ngx_http_objspace_public_ranges_t **rs);
 void ngx_http_objspace_public_ranges_span(ngx_http_request_t *r,
@@ -89,6 +140,32 @@ void ngx_http_objspace_public_ranges_span(ngx_http_request_t *r,
 ngx_int_t ngx_http_objspace_public_ranges_body(ngx_http_request_t *r,
     ngx_http_objspace_public_ranges_t *rs, ngx_chain_t *in,
     ngx_chain_t **out);
+
+
+/* ngx_http_objspace_public.c: helpers the filters share */
+ngx_str_t *ngx_http_objspace_public_cors(ngx_http_request_t *r,
+    ngx_http_objspace_public_ctx_t *ctx);
+ngx_uint_t ngx_http_objspace_public_word(ngx_str_t *list, u_char *p,
+    size_t len, ngx_uint_t wildcard);
+ngx_int_t ngx_http_objspace_public_add_header(ngx_http_request_t *r,
+    const char *key, ngx_str_t *value);
+
+/* ngx_http_objspace_public_filter.c: header and body filters */
+void ngx_http_objspace_public_filter_init(void);
+
+/* ngx_http_objspace_public_list.c: listings */
+ngx_int_t ngx_http_objspace_public_list_start(ngx_http_request_t *r,
+    ngx_http_objspace_public_ctx_t *ctx);
+ngx_int_t ngx_http_objspace_public_list_body(ngx_http_request_t *r,
+    ngx_http_objspace_public_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
+void ngx_http_objspace_public_list_free(void *data);   /* a pool cleanup */
+
+/* ngx_http_objspace_public_metrics.c: the log phase and the directives */
+ngx_int_t ngx_http_objspace_public_log(ngx_http_request_t *r);
+char *ngx_http_objspace_public_metrics_zone(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_objspace_public_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 extern ngx_module_t  ngx_http_objspace_public_module;
