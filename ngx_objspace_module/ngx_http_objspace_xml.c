@@ -174,6 +174,11 @@ ngx_http_objspace_xml_start(void *data, const XML_Char *name,
 {
     ngx_http_objspace_xml_t *x = data;
 
+    if (x->error) {
+        /* expat may still report events after XML_StopParser() */
+        return;
+    }
+
     if (x->depth) {
         x->depth++;
         return;
@@ -236,6 +241,11 @@ ngx_http_objspace_xml_end(void *data, const XML_Char *name)
     ngx_uint_t                rc;
     ngx_http_objspace_xml_t  *x = data;
 
+    if (x->error) {
+        /* e.g. the end of an empty element whose start stopped the parser */
+        return;
+    }
+
     if (x->depth) {
         x->depth--;
         return;
@@ -287,7 +297,9 @@ ngx_http_objspace_xml_text(void *data, const XML_Char *s, int len)
 {
     ngx_http_objspace_xml_t *x = data;
 
-    if (x->depth || x->state != NGX_HTTP_OBJSPACE_XML_KEY || len <= 0) {
+    if (x->error || x->depth || x->state != NGX_HTTP_OBJSPACE_XML_KEY
+        || len <= 0)
+    {
         return;
     }
 
