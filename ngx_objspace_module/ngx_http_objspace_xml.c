@@ -107,11 +107,11 @@ ngx_http_objspace_xml_feed(ngx_http_objspace_xml_t *x, const u_char *p,
             return x->error;
         }
 
-        p += n;
-
         if (len == 0) {
-            break;
+            break;      /* before "p += n": the last call may pass NULL, 0 */
         }
+
+        p += n;
     }
 
     if (last && x->error == NGX_HTTP_OBJSPACE_XML_OK
