@@ -17,6 +17,7 @@
 #include "prov_cli.h"
 #include "prov_state.h"
 #include "prov_daemon.h"
+#include "prov_rustshare.h"
 #include "prov_usage.h"
 #include "prov_audit.h"
 #include "prov_public.h"
@@ -112,6 +113,16 @@ static int prov_cmd_status(prov_cli_global_t *g, prov_opt_t *opts,
 static int prov_cmd_reconcile(prov_cli_global_t *g, prov_opt_t *opts,
     char **pos, int npos, prov_err_t *err);
 static int prov_cmd_run(prov_cli_global_t *g, prov_opt_t *opts,
+    char **pos, int npos, prov_err_t *err);
+static int prov_cmd_sync(prov_cli_global_t *g, prov_opt_t *opts,
+    char **pos, int npos, prov_err_t *err);
+static int prov_cmd_rs_push(prov_cli_global_t *g, prov_opt_t *opts,
+    char **pos, int npos, prov_err_t *err);
+static int prov_cmd_handover_keygen(prov_cli_global_t *g, prov_opt_t *opts,
+    char **pos, int npos, prov_err_t *err);
+static int prov_cmd_handover_pubkey(prov_cli_global_t *g, prov_opt_t *opts,
+    char **pos, int npos, prov_err_t *err);
+static int prov_cmd_handover_seal(prov_cli_global_t *g, prov_opt_t *opts,
     char **pos, int npos, prov_err_t *err);
 static int prov_cmd_usage(prov_cli_global_t *g, prov_opt_t *opts,
     char **pos, int npos, prov_err_t *err);
@@ -252,6 +263,38 @@ static const prov_cmd_t  prov_cmds[] = {
       "  --once   one pass as leader, then exit",
       { "once" }, 0, 0, prov_cmd_run },
 
+    { NULL, "sync", "sync [--full] [--wait SECONDS]",
+      "One RustShare sync pass (source = rustshare): the changes since the\n"
+      "applied revision, or a full snapshot when none is applied yet.  The\n"
+      "whole change set is validated before anything is written.\n"
+      "  --full        fetch and apply a full snapshot\n"
+      "  --wait S      long-poll up to S seconds for changes (default 0)",
+      { "full", "wait=" }, 0, 0, prov_cmd_sync },
+
+    { "rustshare", "push", "rustshare push usage|key-usage|audit FILE",
+      "Sends a JSON array (FILE, or - for stdin) to RustShare's push\n"
+      "endpoint: usage per space, key last-used times or audit events\n"
+      "(docs/rustshare-api.md).  Retried with backoff.",
+      { NULL }, 2, 2, prov_cmd_rs_push },
+
+    { "handover", "keygen", "handover keygen FILE [--bits N]",
+      "Creates the provisioner's hand-over key (RSA, PKCS#8 PEM, mode 0600;\n"
+      "an existing file is never replaced) and prints its public key and\n"
+      "key id for RustShare.  Point rustshare_handover_key at FILE.\n"
+      "  --bits N   2048 to 8192 (default 3072)",
+      { "bits=" }, 1, 1, prov_cmd_handover_keygen },
+
+    { "handover", "pubkey", "handover pubkey",
+      "Prints the public half (PEM) and key id of rustshare_handover_key:\n"
+      "what RustShare seals new secrets to.",
+      { NULL }, 0, 0, prov_cmd_handover_pubkey },
+
+    { "handover", "seal", "handover seal --access-key-id AK",
+      "Seals a secret read from stdin for AK to the configured hand-over\n"
+      "key, as RustShare does, and prints the envelope (JSON).  For\n"
+      "integration tests of a RustShare implementation.",
+      { "access-key-id=" }, 0, 0, prov_cmd_handover_seal },
+
     { NULL, "usage", "usage SPACE",
       "Shows a space's usage as the gateway counts it (objspace:usage):\n"
       "bytes used, bytes reserved by uploads in flight, objects, quota,\n"
@@ -298,10 +341,10 @@ prov_err_name(int code)
 {
     static const char  *names[] = {
         "none", "invalid", "not_found", "exists", "config", "redis",
-        "storage", "crypto", "system", "state", "busy"
+        "storage", "crypto", "system", "state", "busy", "source"
     };
 
-    if (code < 0 || code > PROV_E_BUSY) {
+    if (code < 0 || code > PROV_E_SOURCE) {
         return "error";
     }
 
@@ -1988,3 +2031,106 @@ done:
 
     return rc;
 }
+
+
+static int
+prov_cmd_sync(prov_cli_global_t *g, prov_opt_t *opts, char **pos, int npos,
+    prov_err_t *err)
+{
+    int64_t      wait;
+    const char  *w;
+
+    (void) pos;
+    (void) npos;
+
+    wait = 0;
+    w = prov_opt(opts, "wait");
+
+    if (w && (prov_parse_duration(w, &wait, err) != PROV_OK || wait > 60)) {
+        prov_err_set(err, PROV_E_INVAL, "--wait must be at most 60s");
+        return PROV_ERR;
+    }
+
+    return prov_rs_cli_sync(g->config, g->json, prov_opt_set(opts, "full"),
+                            (int) wait, err);
+}
+
+
+static int
+prov_cmd_rs_push(prov_cli_global_t *g, prov_opt_t *opts, char **pos,
+    int npos, prov_err_t *err)
+{
+    (void) opts;
+    (void) npos;
+
+    return prov_rs_cli_push(g->config, g->json, pos[0], pos[1], err);
+}
+
+
+static int
+prov_cmd_handover_keygen(prov_cli_global_t *g, prov_opt_t *opts, char **pos,
+    int npos, prov_err_t *err)
+{
+    const char  *b;
+
+    (void) npos;
+
+    b = prov_opt(opts, "bits");
+
+    if (prov_handover_keygen(pos[0], b ? atoi(b) : PROV_HANDOVER_BITS, err)
+        != PROV_OK)
+    {
+        return PROV_ERR;
+    }
+
+    return prov_rs_cli_pubkey(pos[0], g->json, err);
+}
+
+
+static int
+prov_cmd_handover_pubkey(prov_cli_global_t *g, prov_opt_t *opts, char **pos,
+    int npos, prov_err_t *err)
+{
+    prov_config_t  cf;
+    int            rc;
+
+    (void) opts;
+    (void) pos;
+    (void) npos;
+
+    if (prov_config_load(&cf, g->config, err) != PROV_OK) {
+        return PROV_ERR;
+    }
+
+    if (cf.rustshare_handover_key == NULL) {
+        prov_config_free(&cf);
+        prov_err_set(err, PROV_E_CONFIG, "no rustshare_handover_key in the "
+                     "configuration");
+        return PROV_ERR;
+    }
+
+    rc = prov_rs_cli_pubkey(cf.rustshare_handover_key, g->json, err);
+    prov_config_free(&cf);
+
+    return rc;
+}
+
+
+static int
+prov_cmd_handover_seal(prov_cli_global_t *g, prov_opt_t *opts, char **pos,
+    int npos, prov_err_t *err)
+{
+    const char  *ak;
+
+    (void) pos;
+    (void) npos;
+
+    ak = prov_opt(opts, "access-key-id");
+    if (ak == NULL) {
+        prov_err_set(err, PROV_E_INVAL, "--access-key-id is required");
+        return PROV_ERR;
+    }
+
+    return prov_rs_cli_seal(g->config, ak, err);
+}
+

@@ -55,6 +55,16 @@ static const prov_cf_key_t  prov_cf_keys[] = {
     { "reconcile_interval", PROV_CF_INT, PROV_CF(reconcile_interval) },
     { "lease_ttl", PROV_CF_INT, PROV_CF(lease_ttl) },
     { "node_id", PROV_CF_STR, PROV_CF(node_id) },
+    { "source", PROV_CF_STR, PROV_CF(source) },
+    { "rustshare_url", PROV_CF_STR, PROV_CF(rustshare_url) },
+    { "rustshare_token_file", PROV_CF_STR, PROV_CF(rustshare_token_file) },
+    { "rustshare_ca_file", PROV_CF_STR, PROV_CF(rustshare_ca_file) },
+    { "rustshare_handover_key", PROV_CF_STR,
+      PROV_CF(rustshare_handover_key) },
+    { "rustshare_page_size", PROV_CF_INT, PROV_CF(rustshare_page_size) },
+    { "rustshare_wait", PROV_CF_INT, PROV_CF(rustshare_wait) },
+    { "rustshare_timeout", PROV_CF_INT, PROV_CF(rustshare_timeout) },
+    { "rustshare_retries", PROV_CF_INT, PROV_CF(rustshare_retries) },
     { "audit_dir", PROV_CF_STR, PROV_CF(audit_dir) },
     { "usage_interval", PROV_CF_INT, PROV_CF(usage_interval) },
     { NULL, 0, 0 }
@@ -67,6 +77,7 @@ static int prov_config_set(prov_config_t *cf, const prov_cf_key_t *k,
 static int prov_config_credfile(prov_config_t *cf, const char *path,
     prov_err_t *err);
 static int prov_config_defaults(prov_config_t *cf, prov_err_t *err);
+static int prov_config_source(prov_config_t *cf, prov_err_t *err);
 static int prov_setstr(char **dst, const char *v, prov_err_t *err);
 
 
@@ -288,6 +299,10 @@ prov_config_defaults(prov_config_t *cf, prov_err_t *err)
         return PROV_ERR;
     }
 
+    if (prov_config_source(cf, err) != PROV_OK) {
+        return PROV_ERR;
+    }
+
     if (strstr(cf->bucket_pattern, "{name}") == NULL
         && strstr(cf->bucket_pattern, "{space}") == NULL
         && strstr(cf->bucket_pattern, "{id}") == NULL)
@@ -301,13 +316,74 @@ prov_config_defaults(prov_config_t *cf, prov_err_t *err)
 }
 
 
+/*
+ * source = local | rustshare; RustShare needs its URL, a token file and
+ * the hand-over key (docs/rustshare-api.md).  The long-poll wait stays
+ * under a third of the lease so the leader renews it in time.
+ */
+
+static int
+prov_config_source(prov_config_t *cf, prov_err_t *err)
+{
+    if (cf->source == NULL && prov_setstr(&cf->source, "local", err)
+                              != PROV_OK)
+    {
+        return PROV_ERR;
+    }
+
+    if (strcmp(cf->source, "local") == 0) {
+        return PROV_OK;
+    }
+
+    if (strcmp(cf->source, "rustshare") != 0) {
+        prov_err_set(err, PROV_E_CONFIG, "invalid source \"%s\", it must be "
+                     "\"local\" or \"rustshare\"", cf->source);
+        return PROV_ERR;
+    }
+
+    if (cf->rustshare_url == NULL || cf->rustshare_token_file == NULL
+        || cf->rustshare_handover_key == NULL)
+    {
+        prov_err_set(err, PROV_E_CONFIG, "source = rustshare needs "
+                     "\"rustshare_url\", \"rustshare_token_file\" and "
+                     "\"rustshare_handover_key\"");
+        return PROV_ERR;
+    }
+
+    if (strncmp(cf->rustshare_url, "https://", 8) != 0
+        && strncmp(cf->rustshare_url, "http://", 7) != 0)
+    {
+        prov_err_set(err, PROV_E_CONFIG, "invalid rustshare_url \"%s\"",
+                     cf->rustshare_url);
+        return PROV_ERR;
+    }
+
+    if (cf->rustshare_page_size < 1 || cf->rustshare_page_size > 5000) {
+        prov_err_set(err, PROV_E_CONFIG, "rustshare_page_size must be 1 to "
+                     "5000");
+        return PROV_ERR;
+    }
+
+    if (cf->rustshare_timeout < 1 || cf->rustshare_retries > 10
+        || cf->rustshare_wait * 3 > cf->lease_ttl)
+    {
+        prov_err_set(err, PROV_E_CONFIG, "rustshare_timeout must be at least "
+                     "1, rustshare_retries at most 10 and rustshare_wait at "
+                     "most a third of lease_ttl");
+        return PROV_ERR;
+    }
+
+    return PROV_OK;
+}
+
+
 int
 prov_config_load(prov_config_t *cf, const char *path, prov_err_t *err)
 {
     int                   rc, lineno;
     FILE                 *f;
     char                  line[4096], *p, *eq, *k, *v;
-    unsigned              seen;
+    unsigned long long    seen;
     const prov_cf_key_t  *key;
 
     memset(cf, 0, sizeof(*cf));
@@ -319,6 +395,10 @@ prov_config_load(prov_config_t *cf, const char *path, prov_err_t *err)
     cf->storage_timeout_ms = 30000;
     cf->reconcile_interval = 60;
     cf->lease_ttl = 10;
+    cf->rustshare_page_size = 1000;
+    cf->rustshare_wait = 1;
+    cf->rustshare_timeout = 10;
+    cf->rustshare_retries = 3;
     cf->usage_interval = 300;
 
     if (prov_setstr(&cf->path, path, err) != PROV_OK) {
@@ -367,13 +447,13 @@ prov_config_load(prov_config_t *cf, const char *path, prov_err_t *err)
             goto done;
         }
 
-        if (seen & (1u << (key - prov_cf_keys))) {
+        if (seen & (1ull << (key - prov_cf_keys))) {
             prov_err_set(err, PROV_E_CONFIG, "\"%s\" is duplicate in %s:%d",
                          k, path, lineno);
             goto done;
         }
 
-        seen |= 1u << (key - prov_cf_keys);
+        seen |= 1ull << (key - prov_cf_keys);
 
         if (prov_config_set(cf, key, v, err) != PROV_OK) {
             prov_err_prefix(err, "%s:%d", path, lineno);
@@ -422,6 +502,11 @@ prov_config_free(prov_config_t *cf)
     free(cf->storage_secret_key);
     free(cf->bucket_pattern);
     free(cf->node_id);
+    free(cf->source);
+    free(cf->rustshare_url);
+    free(cf->rustshare_token_file);
+    free(cf->rustshare_ca_file);
+    free(cf->rustshare_handover_key);
     free(cf->audit_dir);
     memset(cf, 0, sizeof(*cf));
 }

@@ -43,6 +43,17 @@ typedef struct {
     int     reconcile_interval; /* seconds */
     int     lease_ttl;          /* seconds */
     char   *node_id;
+
+    /* desired state: "local" (CLI) or "rustshare" (docs/rustshare-api.md) */
+    char   *source;
+    char   *rustshare_url;
+    char   *rustshare_token_file;
+    char   *rustshare_ca_file;
+    char   *rustshare_handover_key;
+    int     rustshare_page_size;
+    int     rustshare_wait;     /* seconds of long polling per request */
+    int     rustshare_timeout;  /* seconds per request, besides the wait */
+    int     rustshare_retries;  /* extra attempts on 5xx / timeouts */
     char   *audit_dir;          /* per-tenant audit files (prov_audit.c) */
     int     usage_interval;     /* seconds between usage reconciles */
 } prov_config_t;

@@ -27,6 +27,7 @@
 #define PROV_E_SYS         8    /* out of memory, I/O */
 #define PROV_E_STATE       9    /* operation not allowed in this state */
 #define PROV_E_BUSY       10    /* another provisioner holds the lock/lease */
+#define PROV_E_SOURCE     11    /* RustShare unreachable, refused, malformed */
 
 
 typedef struct {

@@ -23,7 +23,6 @@
 #include "prov_crypto.h"
 
 
-static void prov_crypto_error(prov_err_t *err, const char *what);
 static int prov_hexval(int c);
 
 
@@ -32,7 +31,9 @@ static const char  prov_alnum[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 
-static void
+/* err from OpenSSL's error queue (which it clears), for "what" */
+
+void
 prov_crypto_error(prov_err_t *err, const char *what)
 {
     unsigned long  e;

@@ -25,6 +25,7 @@ typedef struct {
 
 
 int prov_random(void *buf, size_t n, prov_err_t *err);
+void prov_crypto_error(prov_err_t *err, const char *what);
 /* prefix (3 chars) + 17 chars of [A-Z2-7]; out holds 21 bytes */
 int prov_gen_access_key_id(const char *prefix, char *out, prov_err_t *err);
 /* 40 chars of [A-Za-z0-9]; out holds 41 bytes */

@@ -21,6 +21,7 @@
 
 #include "prov_daemon.h"
 #include "prov_state.h"
+#include "prov_rustshare.h"
 #include "prov_audit.h"
 #include "prov_usage.h"
 
@@ -57,6 +58,7 @@ static int prov_reconcile(prov_ctx_t *ctx, int dry_run, prov_lease_t *lease,
     prov_reconcile_t *rs, prov_err_t *err);
 static void prov_reconcile_record(prov_ctx_t *ctx, prov_reconcile_t *rs,
     const char *result, const char *node);
+static int prov_rs_still_leader(void *data);
 static void prov_daemon_leader_work(prov_ctx_t *ctx, prov_audit_t *audit,
     json_t *usage_memory, int64_t *next_usage_ms);
 
@@ -163,6 +165,27 @@ prov_lease_release(prov_lease_t *l)
 
     l->leader = 0;
     prov_log(PROV_LOG_INFO, "lease", "released leader lease");
+}
+
+
+/* RustShare sync hook: renew the lease if due; 1 while we hold it */
+
+static int
+prov_rs_still_leader(void *data)
+{
+    prov_err_t     e;
+    prov_lease_t  *l;
+
+    l = data;
+
+    if (prov_now_ms() - l->renewed_ms > 1000
+        && prov_lease_tick(l, &e) != PROV_OK)
+    {
+        prov_log(PROV_LOG_ERR, "lease", "%s", e.msg);
+        l->leader = 0;
+    }
+
+    return l->leader;
 }
 
 
@@ -405,12 +428,15 @@ prov_daemon_leader_work(prov_ctx_t *ctx, prov_audit_t *audit,
 int
 prov_daemon_run(const char *config, int once, prov_err_t *err)
 {
-    int                rc, was_leader;
+    int                rc, was_leader, have_rs;
     char               host[64];
     size_t             expired;
     json_t            *usage_memory;
     int64_t            next_ms, now_ms, backoff_ms, next_usage_ms;
+    int64_t            sync_ms, sync_backoff;
+    prov_rs_t          rsh;
     prov_ctx_t         ctx;
+    prov_rs_result_t   res;
     prov_audit_t      *audit;
     prov_err_t         e;
     prov_lease_t       lease;
@@ -453,6 +479,25 @@ prov_daemon_run(const char *config, int once, prov_err_t *err)
     prov_log(PROV_LOG_INFO, "daemon", "started (%s, storage %s, reconcile "
              "every %ds, lease %ds)", lease.node, ctx.cf.storage,
              ctx.cf.reconcile_interval, ctx.cf.lease_ttl);
+
+    /* source = rustshare: pull desired state every tick (long poll) */
+
+    have_rs = 0;
+    sync_ms = 0;
+    sync_backoff = 1000;
+
+    if (strcmp(ctx.cf.source, "rustshare") == 0) {
+        if (prov_rs_open(&rsh, &ctx, err) != PROV_OK) {
+            prov_audit_close(audit);
+            json_decref(usage_memory);
+            prov_ctx_close(&ctx);
+            return PROV_ERR;
+        }
+
+        rsh.leader = prov_rs_still_leader;
+        rsh.leader_data = &lease;
+        have_rs = 1;
+    }
 
     rc = PROV_OK;
     next_ms = 0;
@@ -522,12 +567,40 @@ prov_daemon_run(const char *config, int once, prov_err_t *err)
 
             json_decref(rs.report);
 
-            if (once) {
+            if (once && !have_rs) {
                 break;
             }
         }
 
+        if (have_rs && lease.leader && prov_now_ms() >= sync_ms) {
+            if (prov_rs_sync(&rsh, 0, once ? 0 : ctx.cf.rustshare_wait, &res,
+                             &e) == PROV_OK)
+            {
+                sync_backoff = 1000;
+                sync_ms = 0;
+
+            } else {
+                prov_log(PROV_LOG_ERR, "rustshare", "%s (next pass in "
+                         "%llds)", e.msg, (long long) sync_backoff / 1000);
+                sync_ms = prov_now_ms() + sync_backoff;
+                sync_backoff = sync_backoff < 30000 ? sync_backoff * 2
+                                                    : 30000;
+            }
+
+            if (once) {
+                break;
+            }
+
+            if (ctx.cf.rustshare_wait > 0 && sync_ms == 0) {
+                continue;
+            }
+        }
+
         sleep(1);
+    }
+
+    if (have_rs) {
+        prov_rs_close(&rsh);
     }
 
     prov_lease_release(&lease);
@@ -546,7 +619,7 @@ prov_daemon_status(const char *config, int json, int check, prov_err_t *err)
     int            rc;
     char         **ids, **aks, t[32];
     size_t         i, k, n, nk, active, disabled, keys, revoked, drifted;
-    json_t        *j, *drift, *item;
+    json_t        *j, *drift, *item, *rsync;
     int64_t        pttl;
     prov_ctx_t     ctx;
     prov_err_t     e;
@@ -564,6 +637,7 @@ prov_daemon_status(const char *config, int json, int check, prov_err_t *err)
     leader = NULL;
     status = NULL;
     tomb = NULL;
+    rsync = NULL;
     active = disabled = keys = revoked = drifted = 0;
     drift = json_array();
 
@@ -645,6 +719,7 @@ prov_daemon_status(const char *config, int json, int check, prov_err_t *err)
 
     s = prov_redis_field(status, "last_reconcile");
     prov_format_time(s ? strtoll(s, NULL, 10) : 0, t, sizeof(t));
+    rsync = prov_rs_status_json(&ctx);
 
     if (json) {
         j = json_pack("{s:s, s:s, s:s, s:{s:I, s:I}, s:{s:I, s:I}, s:I, "
@@ -675,11 +750,26 @@ prov_daemon_status(const char *config, int json, int check, prov_err_t *err)
             goto done;
         }
 
+        json_object_set_new(j, "source", json_string(ctx.cf.source));
+        json_object_set(j, "rustshare", rsync ? rsync : json_null());
         json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
         fputc('\n', stdout);
         json_decref(j);
 
     } else {
+        printf("Source: %s\n", ctx.cf.source);
+
+        if (rsync) {
+            printf("RustShare: revision %lld, last sync %s %s%s%s\n",
+                   (long long) json_integer_value(json_object_get(rsync,
+                                                                "revision")),
+                   json_string_value(json_object_get(rsync, "at")),
+                   json_string_value(json_object_get(rsync, "result")),
+                   json_string_length(json_object_get(rsync, "error"))
+                   ? ": " : "",
+                   json_string_value(json_object_get(rsync, "error")));
+        }
+
         printf("Storage: %s %s\n"
                "Endpoint: %s\n"
                "Spaces: %zu (active %zu, disabled %zu)\n"
@@ -721,6 +811,7 @@ prov_daemon_status(const char *config, int json, int check, prov_err_t *err)
 done:
 
     json_decref(drift);
+    json_decref(rsync);
 
     if (leader) {
         freeReplyObject(leader);

@@ -34,8 +34,6 @@ static int prov_space_parse(redisReply *h, prov_space_t *sp,
     prov_err_t *err);
 static int prov_ident_parse(redisReply *h, prov_ident_t *id,
     prov_err_t *err);
-static void prov_space_tx_hset(prov_redis_t *r, prov_space_t *sp);
-static void prov_ident_tx_hset(prov_redis_t *r, prov_ident_t *id);
 static void prov_store_space_from(prov_store_space_t *ss, prov_space_t *sp);
 static int prov_space_open_backend(prov_ctx_t *ctx, prov_space_t *sp,
     prov_store_space_t *ss, prov_err_t *err);
@@ -96,6 +94,80 @@ prov_valid_text(const char *s, size_t max)
     }
 
     return 1;
+}
+
+
+/* the operator's (or RustShare's) input for a new space */
+
+int
+prov_space_req_check(const prov_space_req_t *req, prov_err_t *err)
+{
+    if (!prov_valid_slug(req->tenant, PROV_SLUG_MAX)) {
+        prov_err_set(err, PROV_E_INVAL, "invalid tenant \"%s\": use 1 to %d "
+                     "characters of a-z, 0-9 and '-'", req->tenant,
+                     PROV_SLUG_MAX);
+        return PROV_ERR;
+    }
+
+    if (!prov_valid_slug(req->name, PROV_SLUG_MAX)) {
+        prov_err_set(err, PROV_E_INVAL, "invalid space name \"%s\": use 1 to "
+                     "%d characters of a-z, 0-9 and '-'", req->name,
+                     PROV_SLUG_MAX);
+        return PROV_ERR;
+    }
+
+    if (!prov_valid_purpose(req->purpose)) {
+        prov_err_set(err, PROV_E_INVAL, "invalid purpose \"%s\": use generic, "
+                     "cdn, artifacts, packages or registry", req->purpose);
+        return PROV_ERR;
+    }
+
+    if (req->quota_bytes < 0) {
+        prov_err_set(err, PROV_E_INVAL, "invalid quota");
+        return PROV_ERR;
+    }
+
+    return PROV_OK;
+}
+
+
+/* the operator's (or RustShare's) input for a new identity */
+
+int
+prov_key_req_check(const prov_key_req_t *req, prov_err_t *err)
+{
+    if (!prov_valid_text(req->name, PROV_NAME_MAX)
+        || strchr(req->name, ' ') != NULL)
+    {
+        prov_err_set(err, PROV_E_INVAL, "invalid key name \"%s\": use 1 to %d "
+                     "printable characters without spaces", req->name,
+                     PROV_NAME_MAX);
+        return PROV_ERR;
+    }
+
+    if (!prov_valid_mode(req->mode)) {
+        prov_err_set(err, PROV_E_INVAL, "invalid mode \"%s\": use read-only, "
+                     "write-only, read-write, read-write-delete, publisher "
+                     "or registry-backend", req->mode);
+        return PROV_ERR;
+    }
+
+    if (req->prefix[0] != '\0'
+        && (!prov_valid_text(req->prefix, PROV_PREFIX_MAX)
+            || req->prefix[0] == '/' || strstr(req->prefix, "..") != NULL))
+    {
+        prov_err_set(err, PROV_E_INVAL, "invalid prefix \"%s\": up to %d "
+                     "printable characters, not starting with '/', no \"..\"",
+                     req->prefix, PROV_PREFIX_MAX);
+        return PROV_ERR;
+    }
+
+    if (req->expires_in < 0) {
+        prov_err_set(err, PROV_E_INVAL, "invalid expiry");
+        return PROV_ERR;
+    }
+
+    return PROV_OK;
 }
 
 
@@ -372,7 +444,7 @@ bad:
 #undef PROV_COPY
 
 
-static void
+void
 prov_space_tx_hset(prov_redis_t *r, prov_space_t *sp)
 {
     char         key[64], quota[24], created[24];
@@ -401,7 +473,7 @@ prov_space_tx_hset(prov_redis_t *r, prov_space_t *sp)
 }
 
 
-static void
+void
 prov_ident_tx_hset(prov_redis_t *r, prov_ident_t *id)
 {
     char         key[64], exp[24], created[24];
@@ -577,28 +649,7 @@ prov_space_create(prov_ctx_t *ctx, const prov_space_req_t *req,
     locked = 0;
     backend = 0;
 
-    if (!prov_valid_slug(req->tenant, PROV_SLUG_MAX)) {
-        prov_err_set(err, PROV_E_INVAL, "invalid tenant \"%s\": use 1 to %d "
-                     "characters of a-z, 0-9 and '-'", req->tenant,
-                     PROV_SLUG_MAX);
-        return PROV_ERR;
-    }
-
-    if (!prov_valid_slug(req->name, PROV_SLUG_MAX)) {
-        prov_err_set(err, PROV_E_INVAL, "invalid space name \"%s\": use 1 to "
-                     "%d characters of a-z, 0-9 and '-'", req->name,
-                     PROV_SLUG_MAX);
-        return PROV_ERR;
-    }
-
-    if (!prov_valid_purpose(req->purpose)) {
-        prov_err_set(err, PROV_E_INVAL, "invalid purpose \"%s\": use generic, "
-                     "cdn, artifacts, packages or registry", req->purpose);
-        return PROV_ERR;
-    }
-
-    if (req->quota_bytes < 0) {
-        prov_err_set(err, PROV_E_INVAL, "invalid quota");
+    if (prov_space_req_check(req, err) != PROV_OK) {
         return PROV_ERR;
     }
 
@@ -1379,34 +1430,7 @@ prov_key_create(prov_ctx_t *ctx, prov_space_t *sp, const prov_key_req_t *req,
     secret[0] = '\0';
     rc = PROV_ERR;
 
-    if (!prov_valid_text(req->name, PROV_NAME_MAX)
-        || strchr(req->name, ' ') != NULL)
-    {
-        prov_err_set(err, PROV_E_INVAL, "invalid key name \"%s\": use 1 to %d "
-                     "printable characters without spaces", req->name,
-                     PROV_NAME_MAX);
-        return PROV_ERR;
-    }
-
-    if (!prov_valid_mode(req->mode)) {
-        prov_err_set(err, PROV_E_INVAL, "invalid mode \"%s\": use read-only, "
-                     "write-only, read-write, read-write-delete, publisher "
-                     "or registry-backend", req->mode);
-        return PROV_ERR;
-    }
-
-    if (req->prefix[0] != '\0'
-        && (!prov_valid_text(req->prefix, PROV_PREFIX_MAX)
-            || req->prefix[0] == '/' || strstr(req->prefix, "..") != NULL))
-    {
-        prov_err_set(err, PROV_E_INVAL, "invalid prefix \"%s\": up to %d "
-                     "printable characters, not starting with '/', no \"..\"",
-                     req->prefix, PROV_PREFIX_MAX);
-        return PROV_ERR;
-    }
-
-    if (req->expires_in < 0) {
-        prov_err_set(err, PROV_E_INVAL, "invalid expiry");
+    if (prov_key_req_check(req, err) != PROV_OK) {
         return PROV_ERR;
     }
 

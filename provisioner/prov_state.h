@@ -109,6 +109,13 @@ int prov_valid_purpose(const char *purpose);
 extern const char  *prov_modes[];
 extern const char  *prov_purposes[];
 
+int prov_space_req_check(const prov_space_req_t *req, prov_err_t *err);
+int prov_key_req_check(const prov_key_req_t *req, prov_err_t *err);
+
+/* the record's HSET inside a transaction (prov_redis_tx_begin) */
+void prov_space_tx_hset(prov_redis_t *r, prov_space_t *sp);
+void prov_ident_tx_hset(prov_redis_t *r, prov_ident_t *id);
+
 void prov_space_free(prov_space_t *sp);
 void prov_ident_free(prov_ident_t *id);
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ctype.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -19,6 +20,7 @@
 #include "prov_crypto.h"
 #include "prov_sigv4.h"
 #include "prov_config.h"
+#include "prov_handover.h"
 
 
 static int  tests, failed;
@@ -307,6 +309,112 @@ test_sigv4(const char *dir)
 }
 
 
+/*
+ * The secret hand-over vector (t/data/handover.json, made with Python's
+ * cryptography as RustShare's side would): it opens; a wrong access key
+ * id, a flipped byte, a missing data key or another kid do not; and a
+ * seal by prov_handover_seal opens again.
+ */
+
+static void
+test_handover(const char *dir)
+{
+    int               fd;
+    char              path[1024], tmp[] = "/tmp/prov-ho-XXXXXX";
+    char              bad[128];
+    json_t           *v, *env, *keys, *env2, *keys2, *copy;
+    prov_err_t        err;
+    prov_buf_t        plain;
+    json_error_t      jerr;
+    prov_handover_t  *h;
+    const char       *pem, *ak, *secret;
+
+    snprintf(path, sizeof(path), "%s/handover.json", dir);
+
+    v = json_load_file(path, 0, &jerr);
+    ok(v != NULL, "handover vector loads (%s)", v ? "ok" : jerr.text);
+    if (v == NULL) {
+        return;
+    }
+
+    pem = json_string_value(json_object_get(v, "private_key_pem"));
+    ak = json_string_value(json_object_get(v, "access_key_id"));
+    secret = json_string_value(json_object_get(v, "secret"));
+    env = json_object_get(v, "envelope");
+    keys = json_object_get(v, "data_keys");
+
+    fd = mkstemp(tmp);
+    if (fd == -1 || write(fd, pem, strlen(pem)) != (ssize_t) strlen(pem)) {
+        ok(0, "writing the vector's private key");
+        json_decref(v);
+        return;
+    }
+
+    close(fd);
+
+    h = NULL;
+    ok(prov_handover_load(&h, tmp, &err) == PROV_OK, "hand-over key loads");
+    unlink(tmp);
+
+    if (h == NULL) {
+        json_decref(v);
+        return;
+    }
+
+    ok(strcmp(prov_handover_kid(h),
+              json_string_value(json_object_get(v, "kid"))) == 0,
+       "kid = first 16 hex of SHA-256(DER SubjectPublicKeyInfo)");
+
+    prov_buf_init(&plain);
+    ok(prov_handover_open(h, env, keys, ak, &plain, &err) == PROV_OK
+       && plain.len == strlen(secret) && memcmp(plain.data, secret,
+                                                plain.len) == 0,
+       "vector envelope opens to the vector's secret");
+    prov_buf_wipe(&plain);
+
+    snprintf(bad, sizeof(bad), "%.19sB", ak);
+    prov_buf_init(&plain);
+    ok(prov_handover_open(h, env, keys, bad, &plain, &err) == PROV_ERR
+       && plain.len == 0 && strstr(err.msg, secret) == NULL,
+       "another access key id does not open it (%s)", err.msg);
+
+    copy = json_deep_copy(env);
+    json_object_set_new(copy, "ct", json_string(
+        "MEi3d7e9l2/jB9LG+KJPIMeTyXOSKycuXg6m3FgxQf9RXOu36pgiqHvfNGdctbni"
+        "Qa/9GTGBUWo="));
+    ok(prov_handover_open(h, copy, keys, ak, &plain, &err) == PROV_ERR,
+       "a flipped tag bit does not open (%s)", err.msg);
+
+    json_object_set_new(copy, "ct", json_incref(json_object_get(env, "ct")));
+    json_object_set_new(copy, "dek", json_string("0000000000000000"));
+    ok(prov_handover_open(h, copy, keys, ak, &plain, &err) == PROV_ERR
+       && strstr(err.msg, "data_keys") != NULL,
+       "an unknown data key is refused (%s)", err.msg);
+
+    json_object_set(copy, "dek", json_object_get(env, "dek"));
+    json_object_set_new(copy, "kid", json_string("0123456789abcdef"));
+    ok(prov_handover_open(h, copy, keys, ak, &plain, &err) == PROV_ERR
+       && strstr(err.msg, "sealed to key") != NULL,
+       "another kid is refused with both kids named (%s)", err.msg);
+    json_decref(copy);
+
+    keys2 = json_object();
+    ok(prov_handover_seal(json_string_value(json_object_get(v,
+                              "public_key_pem")), "new-secret-0123456789",
+                          21, ak, &env2, keys2, &err) == PROV_OK
+       && prov_handover_open(h, env2, keys2, ak, &plain, &err) == PROV_OK
+       && plain.len == 21 && memcmp(plain.data, "new-secret-0123456789",
+                                    21) == 0,
+       "prov_handover_seal -> prov_handover_open round trip");
+    prov_buf_wipe(&plain);
+    json_decref(env2);
+    json_decref(keys2);
+
+    prov_handover_free(h);
+    json_decref(v);
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -319,6 +427,7 @@ main(int argc, char **argv)
     test_ids();
     test_parsers();
     test_sigv4(dir);
+    test_handover(dir);
 
     printf("1..%d\n", tests);
 
