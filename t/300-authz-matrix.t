@@ -73,10 +73,10 @@ A2 = st.seed_space(tenant="tn_a")
 B1 = st.seed_space(tenant="tn_b")
 
 # U: a bucket on RGW that is no Object Space (its own backend user)
-u_ak, u_sk = seed.new_access_key("OSB"), seed.new_secret_key()
+u_ak = seed.new_access_key("OSB")
 u_bucket = st.unique_bucket("unreg")
-st.seeder.rgw.create_user("objspace-unreg-" + secrets.token_hex(4), u_ak,
-                          u_sk)
+u_sk = st.seeder.rgw.create_user("objspace-unreg-" + secrets.token_hex(4),
+                                 u_ak)
 st.seeder.rgw.create_bucket(u_bucket, u_ak, u_sk)
 U = {"bucket": u_bucket, "backend_ak": u_ak, "backend_sk": u_sk}
 

@@ -10,9 +10,11 @@ points at the stack's redis, key file and RGW admin user.
 """
 
 import json
+import re
 import os
 import subprocess
 
+import seed
 import stack
 
 BIN = os.environ.get("OBJSPACE_PROVISIONER",
@@ -53,6 +55,11 @@ class Provisioner:
         r = subprocess.run(argv, capture_output=True, text=True,
                            timeout=timeout)
         r.json = None
+        for sk in re.findall(r'"(?:secret_access_key|secret_key)"\s*:\s*"'
+                             r'([^"]+)"', r.stdout):
+            seed.record_secret(sk)
+        for sk in re.findall(r"Secret Key:\s*(\S+)", r.stdout):
+            seed.record_secret(sk)
         if json_out and r.stdout.strip():
             try:
                 r.json = json.loads(r.stdout)

@@ -56,7 +56,9 @@ def write_key_file(path):
     """Create a fresh key file (32 random bytes as 64 hex), mode 0640."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
     with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_hex(32) + "\n")
+        key = secrets.token_hex(32)
+        f.write(key + "\n")
+    record_secret(key)
     os.chmod(path, 0o640)
     return path
 
@@ -83,9 +85,29 @@ def new_access_key(prefix="OSK"):
                             for _ in range(20 - len(prefix)))
 
 
+def record_secret(*values):
+    """Remember a secret the suite created, for t/990-secrets-sweep.t: it
+    greps every log, audit file, spool and Redis dump under build/t/ for
+    each of them.  One file per process, so parallel tests never clash."""
+    d = os.environ.get("OBJSPACE_T_SECRETS_DIR",
+                       os.path.join(os.path.dirname(os.path.abspath(
+                           __file__)), "..", "..", "build", "t",
+                           "_secrets"))
+    try:
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "%d.txt" % os.getpid()), "a") as f:
+            for v in values:
+                if v and len(v) >= 16:
+                    f.write(v + "\n")
+    except OSError:
+        pass
+
+
 def new_secret_key():
     # 40 characters of the base64 alphabet, '+' and '/' included on purpose
-    return base64.b64encode(secrets.token_bytes(30)).decode()
+    sk = base64.b64encode(secrets.token_bytes(30)).decode()
+    record_secret(sk)
+    return sk
 
 
 class RGWAdmin:
@@ -120,11 +142,18 @@ class RGWAdmin:
                                % (method, what, st, data[:300]))
         return json.loads(data) if data.strip() else None
 
-    def create_user(self, uid, ak, sk, display=None, max_buckets=1):
-        return self.admin("PUT", "user", {
+    def create_user(self, uid, ak, display=None, max_buckets=1):
+        """Creates the user with an RGW-generated secret and returns it: a
+        secret in the admin URL would land in RGW's request log."""
+        user = self.admin("PUT", "user", {
             "uid": uid, "display-name": display or uid, "access-key": ak,
-            "secret-key": sk, "key-type": "s3",
+            "generate-key": "true", "key-type": "s3",
             "max-buckets": str(max_buckets), "format": "json"})
+        for k in user.get("keys", []):
+            if k.get("access_key") == ak:
+                record_secret(k["secret_key"])
+                return k["secret_key"]
+        raise RuntimeError("RGW created user %s without key %s" % (uid, ak))
 
     def set_user_quota(self, uid, max_bytes):
         body = json.dumps({"enabled": max_bytes > 0,
@@ -167,8 +196,8 @@ class Seeder:
         backend_ak = new_access_key("OSB")
         backend_sk = new_secret_key()
         if create_backend:
-            self.rgw.create_user(backend_uid, backend_ak, backend_sk,
-                                 display="objspace space " + bucket)
+            backend_sk = self.rgw.create_user(
+                backend_uid, backend_ak, display="objspace space " + bucket)
             self.rgw.create_bucket(bucket, backend_ak, backend_sk)
             if storage_quota and quota_bytes:
                 self.rgw.set_user_quota(backend_uid, quota_bytes)
