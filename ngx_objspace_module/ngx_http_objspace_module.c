@@ -66,6 +66,7 @@ typedef enum {
     NGX_HTTP_OBJSPACE_E_MALFORMED_XML,
     NGX_HTTP_OBJSPACE_E_MAX_MESSAGE,
     NGX_HTTP_OBJSPACE_E_QUOTA_EXCEEDED,
+    NGX_HTTP_OBJSPACE_E_PRECONDITION_FAILED,
     NGX_HTTP_OBJSPACE_E_MAX
 } ngx_http_objspace_err_e;
 
@@ -301,7 +302,10 @@ static ngx_http_objspace_err_t  ngx_http_objspace_errors[] = {
       ngx_string("Your request was too big.") },
     { ngx_string("QuotaExceeded"), NGX_HTTP_FORBIDDEN,
       ngx_string("The upload would exceed the Object Space's storage "
-                 "quota.") }
+                 "quota.") },
+    { ngx_string("PreconditionFailed"), NGX_HTTP_PRECONDITION_FAILED,
+      ngx_string("At least one of the pre-conditions you specified did not "
+                 "hold") }
 };
 
 
@@ -2014,8 +2018,14 @@ ngx_http_objspace_main_conf(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_objspace_quota(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
 {
+    ngx_uint_t  absent;
+
+    /* write-once: the quota script also claims the key (or refuses) */
+    absent = (ctx->authz_flags & NGX_HTTP_OBJSPACE_AUTHZ_NEEDS_ABSENT) ? 1 : 0;
+
     switch (ngx_http_objspace_quota_check(r, ctx->id, &ctx->s3,
-                                          &ctx->copy_bucket, &ctx->copy_key))
+                                          &ctx->copy_bucket, &ctx->copy_key,
+                                          absent))
     {
     case NGX_HTTP_OBJSPACE_QUOTA_OK:
         return NGX_OK;
@@ -2042,6 +2052,15 @@ ngx_http_objspace_quota(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
     case NGX_HTTP_OBJSPACE_QUOTA_COPY_UNKNOWN:
         return ngx_http_objspace_fail(r, ctx, NGX_HTTP_OBJSPACE_E_ACCESS_DENIED,
                                       "copy source size unknown");
+
+    case NGX_HTTP_OBJSPACE_QUOTA_EXISTS:
+        return ngx_http_objspace_fail(r, ctx,
+                                      NGX_HTTP_OBJSPACE_E_PRECONDITION_FAILED,
+                                      "immutable");
+
+    case NGX_HTTP_OBJSPACE_QUOTA_CLAIM_FAILED:
+        return ngx_http_objspace_fail(r, ctx, NGX_HTTP_OBJSPACE_E_UNAVAILABLE,
+                                      "write-once store unreachable");
 
     default:
         return ngx_http_objspace_fail(r, ctx, NGX_HTTP_OBJSPACE_E_INTERNAL,

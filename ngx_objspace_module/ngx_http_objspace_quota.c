@@ -27,17 +27,21 @@
 #define NGX_HTTP_OBJSPACE_RESV_ID_LEN (NGX_HTTP_OBJSPACE_WORKER_ID_LEN + 1  \
                                        + NGX_INT64_LEN)
 #define NGX_HTTP_OBJSPACE_UPLOAD_LEN  256
+#define NGX_HTTP_OBJSPACE_KEY_LEN     (128 + NGX_HTTP_OBJSPACE_UPLOAD_LEN)
 
 
 /*
- * KEYS: usage, resv, resvsz, osz, mpu
- * ARGV: op, id, size, quota, ttl_ms, fp, srcfp, part, fp...
+ * KEYS: usage, resv, resvsz, osz, mpu, claim, claimid
+ * ARGV: op, id, size, quota, ttl_ms, fp, srcfp, part, claim, fp...
  * Reply: {status, size, bytes, reserved}; status 1 ok, 0 over quota,
- * -1 copy source size unknown.  size -1: unknown.
+ * -1 copy source size unknown, -2 write-once target exists or is claimed.
+ * size -1: unknown.  claim "1": reserve/claim also claims fp for id
+ * (write-once), put/complete/release settle id's claim on fp.
  */
 #define NGX_HTTP_OBJSPACE_QUOTA_SCRIPT                                        \
     "local U, R, RS, O, M = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5] "     \
-    "local op, id = ARGV[1], ARGV[2] "                                        \
+    "local C, CI = KEYS[6], KEYS[7] "                                         \
+    "local op, id, fp, claim = ARGV[1], ARGV[2], ARGV[6], ARGV[9] "           \
     "local t = redis.call('TIME') "                                           \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "  \
     "local function incr(f, d) "                                              \
@@ -51,12 +55,19 @@
     "    incr('reserved', -tonumber(n)) "                                     \
     "  end "                                                                  \
     "end "                                                                    \
+    "local function unclaim(x) "                                              \
+    "  redis.call('ZREM', C, x) "                                             \
+    "  redis.call('HDEL', CI, x) "                                            \
+    "end "                                                                    \
     "for _, x in ipairs(redis.call('ZRANGEBYSCORE', R, '-inf', now)) do "     \
     "  rel(x) "                                                               \
     "end "                                                                    \
-    "local function osz(fp) "                                                 \
-    "  if fp == '' then return nil end "                                      \
-    "  local v = redis.call('HGET', O, fp) "                                  \
+    "for _, x in ipairs(redis.call('ZRANGEBYSCORE', C, '-inf', now)) do "     \
+    "  unclaim(x) "                                                           \
+    "end "                                                                    \
+    "local function osz(f) "                                                  \
+    "  if f == '' then return nil end "                                       \
+    "  local v = redis.call('HGET', O, f) "                                   \
     "  if v then return tonumber(v) end "                                     \
     "  return nil "                                                           \
     "end "                                                                    \
@@ -67,42 +78,55 @@
     "  end "                                                                  \
     "  return s "                                                             \
     "end "                                                                    \
+    "local function settle() "                                                \
+    "  if claim ~= '' and redis.call('HGET', CI, fp) == id then "             \
+    "    unclaim(fp) "                                                        \
+    "  end "                                                                  \
+    "end "                                                                    \
     "local size = tonumber(ARGV[3]) "                                         \
     "if ARGV[7] ~= '' then size = osz(ARGV[7]) end "                          \
+    "local function reserve() "                                               \
+    "  if size == nil then return -1 end "                                    \
+    "  local need = size "                                                    \
+    "  if ARGV[8] == '' then need = size - (osz(fp) or 0) end "               \
+    "  if need < 0 then need = 0 end "                                        \
+    "  local q = tonumber(ARGV[4]) "                                          \
+    "  local u = redis.call('HMGET', U, 'bytes', 'reserved') "                \
+    "  local used = (tonumber(u[1]) or 0) + (tonumber(u[2]) or 0) "           \
+    "  if q > 0 and used + need > q then return 0 end "                       \
+    "  redis.call('ZADD', R, now + tonumber(ARGV[5]), id) "                   \
+    "  redis.call('HSET', RS, id, need) "                                     \
+    "  incr('reserved', need) "                                               \
+    "  return 1 "                                                             \
+    "end "                                                                    \
     "local st = 1 "                                                           \
-    "if op == 'reserve' then "                                                \
-    "  if size == nil then "                                                  \
-    "    st = -1 "                                                            \
-    "  else "                                                                 \
-    "    local need = size "                                                  \
-    "    if ARGV[8] == '' then need = size - (osz(ARGV[6]) or 0) end "        \
-    "    if need < 0 then need = 0 end "                                      \
-    "    local q = tonumber(ARGV[4]) "                                        \
-    "    local u = redis.call('HMGET', U, 'bytes', 'reserved') "              \
-    "    local used = (tonumber(u[1]) or 0) + (tonumber(u[2]) or 0) "         \
-    "    if q > 0 and used + need > q then "                                  \
-    "      st = 0 "                                                           \
-    "    else "                                                               \
-    "      redis.call('ZADD', R, now + tonumber(ARGV[5]), id) "               \
-    "      redis.call('HSET', RS, id, need) "                                 \
-    "      incr('reserved', need) "                                           \
-    "    end "                                                                \
+    "if op == 'reserve' or op == 'claim' then "                               \
+    "  if claim ~= '' and (osz(fp) or redis.call('ZSCORE', C, fp)) then "     \
+    "    st = -2 "                                                            \
+    "  elseif op == 'reserve' then "                                          \
+    "    st = reserve() "                                                     \
+    "  end "                                                                  \
+    "  if st == 1 and claim ~= '' then "                                      \
+    "    redis.call('ZADD', C, now + tonumber(ARGV[5]), fp) "                 \
+    "    redis.call('HSET', CI, fp, id) "                                     \
     "  end "                                                                  \
     "elseif op == 'release' then "                                            \
     "  rel(id) "                                                              \
+    "  settle() "                                                             \
     "elseif op == 'put' then "                                                \
     "  rel(id) "                                                              \
-    "  local old = osz(ARGV[6]) "                                             \
+    "  local old = osz(fp) "                                                  \
     "  if old == nil then incr('objects', 1) end "                            \
-    "  if size == nil then "                                                  \
+    "  if size == nil and claim == '' then "                                  \
     "    if old then "                                                        \
-    "      redis.call('HDEL', O, ARGV[6]) "                                   \
+    "      redis.call('HDEL', O, fp) "                                        \
     "      incr('bytes', -old) "                                              \
     "    end "                                                                \
     "  else "                                                                 \
-    "    redis.call('HSET', O, ARGV[6], size) "                               \
-    "    incr('bytes', size - (old or 0)) "                                   \
+    "    redis.call('HSET', O, fp, size or 0) "                               \
+    "    incr('bytes', (size or 0) - (old or 0)) "                            \
     "  end "                                                                  \
+    "  settle() "                                                             \
     "elseif op == 'part' then "                                               \
     "  rel(id) "                                                              \
     "  if size ~= nil then "                                                  \
@@ -113,8 +137,8 @@
     "elseif op == 'complete' then "                                           \
     "  if redis.call('EXISTS', M) == 1 then "                                 \
     "    local total = sum(M) "                                               \
-    "    local old = osz(ARGV[6]) "                                           \
-    "    redis.call('HSET', O, ARGV[6], total) "                              \
+    "    local old = osz(fp) "                                                \
+    "    redis.call('HSET', O, fp, total) "                                   \
     "    if old then "                                                        \
     "      incr('bytes', -old) "                                              \
     "    else "                                                               \
@@ -122,14 +146,18 @@
     "    end "                                                                \
     "    redis.call('DEL', M) "                                               \
     "    size = total "                                                       \
+    "  elseif claim ~= '' and osz(fp) == nil then "                           \
+    "    redis.call('HSET', O, fp, 0) "                                       \
+    "    incr('objects', 1) "                                                 \
     "  end "                                                                  \
+    "  settle() "                                                             \
     "elseif op == 'abort' then "                                              \
     "  incr('bytes', -sum(M)) "                                               \
     "  redis.call('DEL', M) "                                                 \
     "elseif op == 'del' then "                                                \
     "  for i = 6, #ARGV do "                                                  \
     "    local old = nil "                                                    \
-    "    if i == 6 or i > 8 then old = osz(ARGV[i]) end "                     \
+    "    if i == 6 or i > 9 then old = osz(ARGV[i]) end "                     \
     "    if old then "                                                        \
     "      redis.call('HDEL', O, ARGV[i]) "                                   \
     "      incr('bytes', -old) "                                              \
@@ -141,6 +169,15 @@
     "return {st, size or -1, tonumber(u[1]) or 0, tonumber(u[2]) or 0}"
 
 
+/* the script's KEYS, in order: objspace:{name}:{space_id} */
+#define NGX_HTTP_OBJSPACE_QUOTA_NKEYS      7
+#define NGX_HTTP_OBJSPACE_QUOTA_NKEYS_STR  "7"
+
+static const char  *ngx_http_objspace_quota_keys[] = {
+    "usage", "resv", "resvsz", "osz", "mpu", "claim", "claimid"
+};
+
+
 typedef enum {
     NGX_HTTP_OBJSPACE_Q_NONE = 0,
     NGX_HTTP_OBJSPACE_Q_WAITING,
@@ -148,6 +185,7 @@ typedef enum {
     NGX_HTTP_OBJSPACE_Q_OVER,
     NGX_HTTP_OBJSPACE_Q_UNKNOWN,
     NGX_HTTP_OBJSPACE_Q_FAILED,
+    NGX_HTTP_OBJSPACE_Q_EXISTS,       /* write-once target known */
     NGX_HTTP_OBJSPACE_Q_FINISHED
 } ngx_http_objspace_quota_state_e;
 
@@ -173,6 +211,7 @@ typedef struct {
     unsigned                    has_fp:1;
     unsigned                    has_src:1;
     unsigned                    has_resv:1;
+    unsigned                    claim:1;     /* write-once claim on fp */
 } ngx_http_objspace_quota_t;
 
 
@@ -202,7 +241,7 @@ static ngx_table_elt_t *ngx_http_objspace_quota_header(
 ngx_uint_t
 ngx_http_objspace_quota_check(ngx_http_request_t *r,
     ngx_http_objspace_identity_t *id, ngx_http_objspace_s3_req_t *s3,
-    ngx_str_t *copy_bucket, ngx_str_t *copy_key)
+    ngx_str_t *copy_bucket, ngx_str_t *copy_key, ngx_uint_t absent)
 {
     u_char                              *p;
     ngx_int_t                            rc;
@@ -225,7 +264,10 @@ ngx_http_objspace_quota_check(ngx_http_request_t *r,
         case NGX_HTTP_OBJSPACE_Q_UNKNOWN:
             return NGX_HTTP_OBJSPACE_QUOTA_COPY_UNKNOWN;
         case NGX_HTTP_OBJSPACE_Q_FAILED:
-            return NGX_HTTP_OBJSPACE_QUOTA_UNREACHABLE;
+            return q->claim ? NGX_HTTP_OBJSPACE_QUOTA_CLAIM_FAILED
+                            : NGX_HTTP_OBJSPACE_QUOTA_UNREACHABLE;
+        case NGX_HTTP_OBJSPACE_Q_EXISTS:
+            return NGX_HTTP_OBJSPACE_QUOTA_EXISTS;
         default:
             return NGX_HTTP_OBJSPACE_QUOTA_OK;
         }
@@ -266,8 +308,12 @@ ngx_http_objspace_quota_check(ngx_http_request_t *r,
 
     amcf = ngx_http_objspace_acct_conf((ngx_cycle_t *) ngx_cycle);
 
-    if (amcf == NULL || id->space.len == 0) {
-        return NGX_HTTP_OBJSPACE_QUOTA_OK;
+    if (amcf == NULL || id->space.len == 0
+        || (absent && s3->key.len == 0))
+    {
+        /* write-once cannot be proven without the space's index */
+        return absent ? NGX_HTTP_OBJSPACE_QUOTA_ERROR
+                      : NGX_HTTP_OBJSPACE_QUOTA_OK;
     }
 
     q = ngx_pcalloc(r->pool, sizeof(ngx_http_objspace_quota_t));
@@ -314,13 +360,18 @@ ngx_http_objspace_quota_check(ngx_http_request_t *r,
                                      &q->upload)
             != NGX_OK)
         {
-            /* the backend refuses it; nothing to account */
-            return NGX_HTTP_OBJSPACE_QUOTA_OK;
-        }
+            /* the backend refuses it; nothing to account but a claim */
+            if (!absent) {
+                return NGX_HTTP_OBJSPACE_QUOTA_OK;
+            }
 
-        q->upload.data = ngx_pstrdup(r->pool, &q->upload);
-        if (q->upload.data == NULL) {
-            return NGX_HTTP_OBJSPACE_QUOTA_ERROR;
+            ngx_str_null(&q->upload);
+
+        } else {
+            q->upload.data = ngx_pstrdup(r->pool, &q->upload);
+            if (q->upload.data == NULL) {
+                return NGX_HTTP_OBJSPACE_QUOTA_ERROR;
+            }
         }
 
         if (reserve) {
@@ -412,11 +463,18 @@ ngx_http_objspace_quota_check(ngx_http_request_t *r,
 
     ngx_http_set_ctx(r, q, ngx_http_objspace_acct_module);
 
-    if (!reserve || q->quota == 0) {
+    if (q->quota == 0) {
+        reserve = 0;
+    }
+
+    if (!reserve && !absent) {
         return NGX_HTTP_OBJSPACE_QUOTA_OK;
     }
 
-    /* reservation id: {worker}-{seq}, unique across the fleet */
+    /*
+     * reservation id: {worker}-{seq}, unique across the fleet; it also
+     * names the owner of a write-once claim
+     */
 
     q->id_len = ngx_sprintf(q->id, "%*s-%ui",
                             (size_t) NGX_HTTP_OBJSPACE_WORKER_ID_LEN,
@@ -427,22 +485,35 @@ ngx_http_objspace_quota_check(ngx_http_request_t *r,
     q->resume.data = q;
     q->resume.log = r->connection->log;
 
-    ngx_str_set(&op, "reserve");
+    q->claim = absent ? 1 : 0;
+
+    if (reserve) {
+        ngx_str_set(&op, "reserve");
+
+    } else {
+        ngx_str_set(&op, "claim");
+    }
 
     rc = ngx_http_objspace_quota_send(q, &op, ngx_http_objspace_quota_reserved,
                                       q, &q->handle);
 
-    if (rc == NGX_BUSY) {
+    if (rc != NGX_OK) {
         q->state = NGX_HTTP_OBJSPACE_Q_FAILED;
+
+        if (rc != NGX_BUSY) {
+            return NGX_HTTP_OBJSPACE_QUOTA_ERROR;
+        }
+
+        if (absent) {
+            /* nothing was sent: nothing to release */
+            q->claim = 0;
+            return NGX_HTTP_OBJSPACE_QUOTA_CLAIM_FAILED;
+        }
+
         return NGX_HTTP_OBJSPACE_QUOTA_UNREACHABLE;
     }
 
-    if (rc != NGX_OK) {
-        q->state = NGX_HTTP_OBJSPACE_Q_FAILED;
-        return NGX_HTTP_OBJSPACE_QUOTA_ERROR;
-    }
-
-    q->has_resv = 1;
+    q->has_resv = reserve;
     q->state = NGX_HTTP_OBJSPACE_Q_WAITING;
 
     return NGX_HTTP_OBJSPACE_QUOTA_AGAIN;
@@ -472,7 +543,8 @@ ngx_http_objspace_quota_delete_key(ngx_http_request_t *r, ngx_str_t *key)
 
 /*
  * Log phase: the upload's outcome is known.  2xx commits the operation
- * (which also drops the reservation), anything else releases it.
+ * (which also drops the reservation and turns a write-once claim into the
+ * index entry), anything else releases both.
  */
 
 void
@@ -498,8 +570,13 @@ ngx_http_objspace_quota_finish(ngx_http_request_t *r, ngx_uint_t status)
         ngx_http_objspace_redis_detach(q->handle);
         q->handle = NULL;
 
-    } else if (q->state != NGX_HTTP_OBJSPACE_Q_RESERVED) {
-        /* refused before the backend saw it: nothing reserved */
+    } else if (q->state != NGX_HTTP_OBJSPACE_Q_RESERVED
+               && !(q->state == NGX_HTTP_OBJSPACE_Q_FAILED && q->claim))
+    {
+        /*
+         * refused before the backend saw it: nothing reserved (a claim
+         * whose reply was lost may have been made: released below)
+         */
         q->state = NGX_HTTP_OBJSPACE_Q_FINISHED;
         return;
     }
@@ -510,7 +587,7 @@ ngx_http_objspace_quota_finish(ngx_http_request_t *r, ngx_uint_t status)
     {
         op = q->op;
 
-    } else if (q->has_resv) {
+    } else if (q->has_resv || q->claim) {
         ngx_str_set(&op, "release");
 
     } else {
@@ -588,11 +665,11 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
     u_char                              *p;
     size_t                               len;
     ngx_int_t                            rc;
-    ngx_str_t                            argv[16], resp;
+    ngx_str_t                            argv[20], resp;
     ngx_uint_t                           argc, i, nkeys;
     ngx_http_objspace_acct_main_conf_t  *amcf;
-    u_char                               keys[5][128
-                                             + NGX_HTTP_OBJSPACE_UPLOAD_LEN];
+    u_char                               keys[NGX_HTTP_OBJSPACE_QUOTA_NKEYS]
+                                                 [NGX_HTTP_OBJSPACE_KEY_LEN];
     u_char                               num[3][NGX_INT64_LEN];
 
     amcf = ngx_http_objspace_acct_conf((ngx_cycle_t *) ngx_cycle);
@@ -603,34 +680,20 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
 
     ngx_str_set(&argv[0], "EVAL");
     ngx_str_set(&argv[1], NGX_HTTP_OBJSPACE_QUOTA_SCRIPT);
-    ngx_str_set(&argv[2], "5");
+    ngx_str_set(&argv[2], NGX_HTTP_OBJSPACE_QUOTA_NKEYS_STR);
 
-    nkeys = 0;
+    for (nkeys = 0; nkeys < NGX_HTTP_OBJSPACE_QUOTA_NKEYS; nkeys++) {
+        p = ngx_sprintf(keys[nkeys], "objspace:%s:%V",
+                        ngx_http_objspace_quota_keys[nkeys], &q->space);
 
-    argv[3 + nkeys].data = keys[nkeys];
-    argv[3 + nkeys].len = ngx_sprintf(keys[nkeys], "objspace:usage:%V",
-                                      &q->space) - keys[nkeys];
-    nkeys++;
+        if (nkeys == 4) {
+            /* mpu: per upload */
+            p = ngx_sprintf(p, ":%V", &q->upload);
+        }
 
-    argv[3 + nkeys].data = keys[nkeys];
-    argv[3 + nkeys].len = ngx_sprintf(keys[nkeys], "objspace:resv:%V",
-                                      &q->space) - keys[nkeys];
-    nkeys++;
-
-    argv[3 + nkeys].data = keys[nkeys];
-    argv[3 + nkeys].len = ngx_sprintf(keys[nkeys], "objspace:resvsz:%V",
-                                      &q->space) - keys[nkeys];
-    nkeys++;
-
-    argv[3 + nkeys].data = keys[nkeys];
-    argv[3 + nkeys].len = ngx_sprintf(keys[nkeys], "objspace:osz:%V",
-                                      &q->space) - keys[nkeys];
-    nkeys++;
-
-    argv[3 + nkeys].data = keys[nkeys];
-    argv[3 + nkeys].len = ngx_sprintf(keys[nkeys], "objspace:mpu:%V:%V",
-                                      &q->space, &q->upload) - keys[nkeys];
-    nkeys++;
+        argv[3 + nkeys].data = keys[nkeys];
+        argv[3 + nkeys].len = p - keys[nkeys];
+    }
 
     argc = 3 + nkeys;
 
@@ -658,6 +721,9 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
     argv[argc++].len = q->has_src ? NGX_HTTP_OBJSPACE_FP_LEN : 0;
 
     argv[argc++] = q->part;
+
+    argv[argc].data = (u_char *) "1";
+    argv[argc++].len = q->claim ? 1 : 0;
 
     /* DeleteObjects: the fingerprints follow; up to 1000 keys */
 
@@ -749,9 +815,12 @@ ngx_http_objspace_quota_reserved(void *data, redisReply *reply)
             }
 
         } else {
+            /* refused: the script reserved and claimed nothing */
             q->has_resv = 0;
+            q->claim = 0;
             q->state = (v[0] == 0) ? NGX_HTTP_OBJSPACE_Q_OVER
-                                   : NGX_HTTP_OBJSPACE_Q_UNKNOWN;
+                       : (v[0] == -2) ? NGX_HTTP_OBJSPACE_Q_EXISTS
+                       : NGX_HTTP_OBJSPACE_Q_UNKNOWN;
         }
     }
 

@@ -22,6 +22,8 @@
 #define NGX_HTTP_OBJSPACE_QUOTA_NO_LENGTH    4  /* 411 */
 #define NGX_HTTP_OBJSPACE_QUOTA_COPY_UNKNOWN 5  /* 403 AccessDenied */
 #define NGX_HTTP_OBJSPACE_QUOTA_ERROR        6  /* 500 */
+#define NGX_HTTP_OBJSPACE_QUOTA_EXISTS       7  /* 412: write-once target */
+#define NGX_HTTP_OBJSPACE_QUOTA_CLAIM_FAILED 8  /* 503: fail closed */
 
 
 /*
@@ -32,10 +34,16 @@
  * event.  Every accounted operation gets an r->pool cleanup that releases
  * a reservation not committed by ngx_http_objspace_quota_finish.
  * copy_key: the decoded x-amz-copy-source key (empty if none).
+ * absent: 1 for a write-once write (PutObject, CopyObject,
+ * CompleteMultipartUpload of an immutable identity): in the same script
+ * the key is claimed for r, or refused (QUOTA_EXISTS) if the space's
+ * object index knows it or another request holds a claim on it; Redis
+ * unreachable is QUOTA_CLAIM_FAILED whatever the quota.  The log phase
+ * turns the claim into the index entry (2xx) or releases it.
  */
 ngx_uint_t ngx_http_objspace_quota_check(ngx_http_request_t *r,
     ngx_http_objspace_identity_t *id, ngx_http_objspace_s3_req_t *s3,
-    ngx_str_t *copy_bucket, ngx_str_t *copy_key);
+    ngx_str_t *copy_bucket, ngx_str_t *copy_key, ngx_uint_t absent);
 
 /* DeleteObjects: one key of the request body (fingerprinted, not kept) */
 void ngx_http_objspace_quota_delete_key(ngx_http_request_t *r,
