@@ -22,6 +22,30 @@
 typedef void (*fuzz_resp_handler_pt)(redisReply *reply);
 
 
+/*
+ * hiredis 0.14 allocates the element array a reply declares ("*1700000000"
+ * is a 13 GB calloc) and has no maxelements; Redis is trusted, so the
+ * harness refuses aggregates over FUZZ_RESP_MAX_ELEMENTS (a record has at
+ * most 64 fields) the way hiredis reports a failed allocation.
+ */
+#define FUZZ_RESP_MAX_ELEMENTS  65536
+
+static redisReplyObjectFunctions   fuzz_resp_fn;
+static void                     *(*fuzz_resp_create_array)(
+    const redisReadTask *task, int elements);
+
+
+static void *
+fuzz_resp_array(const redisReadTask *task, int elements)
+{
+    if (elements > FUZZ_RESP_MAX_ELEMENTS) {
+        return NULL;
+    }
+
+    return fuzz_resp_create_array(task, elements);
+}
+
+
 static void
 fuzz_resp_feed(const uint8_t *data, size_t size, fuzz_resp_handler_pt handler)
 {
@@ -39,6 +63,14 @@ fuzz_resp_feed(const uint8_t *data, size_t size, fuzz_resp_handler_pt handler)
     if (reader == NULL) {
         abort();
     }
+
+    if (fuzz_resp_create_array == NULL) {
+        fuzz_resp_fn = *reader->fn;
+        fuzz_resp_create_array = fuzz_resp_fn.createArray;
+        fuzz_resp_fn.createArray = fuzz_resp_array;
+    }
+
+    reader->fn = &fuzz_resp_fn;
 
     rnd = data[0] * 2654435761u + 1;
     off = 1;
