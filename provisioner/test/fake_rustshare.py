@@ -97,6 +97,11 @@ class State:
                 store[oid] = obj
             else:
                 store.pop(oid, None)
+            if typ == "space" and op == "delete":
+                # its identities go with it (the contract: no change entries)
+                for i in [i for i, o in self.identities.items()
+                          if o.get("space_id") == oid]:
+                    del self.identities[i]
             self.log.append((self.revision, typ, op, oid, obj))
             self.committed[self.revision] = time.time()
             self.lock.notify_all()
@@ -133,6 +138,7 @@ def error_body(code, message):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fake-rustshare"
+    disable_nagle_algorithm = True      # headers and body: no 40 ms stall
 
     def log_message(self, fmt, *args):
         pass
@@ -393,6 +399,14 @@ class Handler(BaseHTTPRequestHandler):
             return st.revision
 
 
+class Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        """A client that gave up (its timeout) is part of the tests."""
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError,
+                                              ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
 def main(argv):
     if len(argv) not in (4, 7) or (len(argv) == 7 and argv[4] != "--tls"):
         sys.stderr.write(__doc__)
@@ -400,7 +414,7 @@ def main(argv):
     port, token = int(argv[1]), argv[2]
     with open(argv[3], "rb") as f:
         sealer = Sealer(f.read())
-    srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    srv = Server(("127.0.0.1", port), Handler)
     srv.daemon_threads = True
     srv.state = State(token, sealer)
     if len(argv) == 7:
