@@ -491,6 +491,10 @@ ngx_http_objspace_split_query(ngx_str_t *query, ngx_http_objspace_qarg_t *args,
     u_char      *p, *end, *seg, *eq;
     ngx_uint_t   n;
 
+    if (query->len == 0) {
+        return 0;           /* the data of an absent query may be NULL */
+    }
+
     p = query->data;
     end = p + query->len;
     n = 0;
