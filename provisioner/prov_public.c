@@ -11,10 +11,7 @@
 #include "prov_audit.h"
 
 
-typedef struct {
-    char        slug[PROV_PUBLIC_SLUG_MAX + 1];
-    char        host[PROV_PUBLIC_HOST_MAX + 1];
-} prov_public_state_t;
+typedef prov_public_names_t  prov_public_state_t;
 
 
 static int prov_public_state(prov_ctx_t *ctx, prov_space_t *sp,
@@ -331,6 +328,45 @@ prov_public_print(prov_ctx_t *ctx, prov_space_t *sp, prov_err_t *err)
     json_decref(j);
 
     return PROV_OK;
+}
+
+
+int
+prov_public_names(prov_ctx_t *ctx, prov_space_t *sp,
+    prov_public_names_t *names, prov_err_t *err)
+{
+    return prov_public_state(ctx, sp, names, err);
+}
+
+
+void
+prov_public_forget_tx(prov_ctx_t *ctx, prov_space_t *sp,
+    const prov_public_names_t *names)
+{
+    static const char  *del_if_ours =
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+        "return redis.call('DEL', KEYS[1]) end return 0";
+
+    char  key[200];
+
+    snprintf(key, sizeof(key), PROV_K_PUBLIC, sp->id);
+    prov_redis_tx_append(&ctx->redis, "DEL %s", key);
+
+    if (names->slug[0]) {
+        snprintf(key, sizeof(key), PROV_K_SLUG, names->slug);
+        prov_redis_tx_append(&ctx->redis, "EVAL %s 1 %s %s", del_if_ours,
+                             key, sp->id);
+        prov_redis_tx_append(&ctx->redis, "PUBLISH %s slug:%s", PROV_CHANNEL,
+                             names->slug);
+    }
+
+    if (names->host[0]) {
+        snprintf(key, sizeof(key), PROV_K_PUBHOST, names->host);
+        prov_redis_tx_append(&ctx->redis, "EVAL %s 1 %s %s", del_if_ours,
+                             key, sp->id);
+        prov_redis_tx_append(&ctx->redis, "PUBLISH %s host:%s", PROV_CHANNEL,
+                             names->host);
+    }
 }
 
 

@@ -59,6 +59,23 @@ int prov_public_set(prov_ctx_t *ctx, prov_space_t *sp, int on,
 int prov_public_json(prov_ctx_t *ctx, prov_space_t *sp, json_t *j,
     prov_err_t *err);
 
+/* a space's CDN names, read before a transaction that releases them */
+typedef struct {
+    char        slug[PROV_PUBLIC_SLUG_MAX + 1];
+    char        host[PROV_PUBLIC_HOST_MAX + 1];
+} prov_public_names_t;
+
+int prov_public_names(prov_ctx_t *ctx, prov_space_t *sp,
+    prov_public_names_t *names, prov_err_t *err);
+
+/*
+ * Appends to the caller's transaction (space delete) what releases the
+ * space's publication rules and its slug and host claims, with their
+ * invalidations.  A claim another space took meanwhile is left alone.
+ */
+void prov_public_forget_tx(prov_ctx_t *ctx, prov_space_t *sp,
+    const prov_public_names_t *names);
+
 /* the same, as text lines on stdout */
 int prov_public_print(prov_ctx_t *ctx, prov_space_t *sp, prov_err_t *err);
 

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "prov_state.h"
+#include "prov_public.h"
 #include "prov_audit.h"
 #include "prov_usage.h"
 
@@ -1014,12 +1015,13 @@ prov_space_set_quota(prov_ctx_t *ctx, prov_space_t *sp, int64_t bytes,
 int
 prov_space_delete(prov_ctx_t *ctx, prov_space_t *sp, prov_err_t *err)
 {
-    int                 rc;
-    char                key[128], **aks, **ids, *tomb;
-    size_t              i, n;
-    json_t             *t;
-    redisReply         *reply;
-    prov_store_space_t  ss;
+    int                  rc;
+    char                 key[128], **aks, **ids, *tomb;
+    size_t               i, n;
+    json_t              *t;
+    redisReply          *reply;
+    prov_store_space_t   ss;
+    prov_public_names_t  pub;
 
     rc = PROV_ERR;
     aks = NULL;
@@ -1075,6 +1077,10 @@ prov_space_delete(prov_ctx_t *ctx, prov_space_t *sp, prov_err_t *err)
         goto done;
     }
 
+    if (prov_public_names(ctx, sp, &pub, err) != PROV_OK) {
+        goto done;
+    }
+
     if (prov_redis_tx_begin(&ctx->redis, err) != PROV_OK) {
         goto done;
     }
@@ -1098,6 +1104,7 @@ prov_space_delete(prov_ctx_t *ctx, prov_space_t *sp, prov_err_t *err)
     }
 
     prov_redis_tx_append(&ctx->redis, "DEL " PROV_K_IDX_KEYS, sp->id);
+    prov_public_forget_tx(ctx, sp, &pub);
     prov_redis_tx_append(&ctx->redis, "DEL " PROV_K_SPACE, sp->id);
     prov_redis_tx_append(&ctx->redis, "DEL " PROV_K_BUCKET, sp->bucket);
     prov_redis_tx_append(&ctx->redis, "SREM %s %s", PROV_K_IDX_SPACES,

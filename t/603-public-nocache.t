@@ -5,6 +5,7 @@
 
 import os
 import re
+import subprocess
 import sys
 import time
 
@@ -69,6 +70,24 @@ while time.time() < deadline and c.get("/nc/f/data.bin")[0] != 404:
     time.sleep(0.02)
 tap.is_(c.get("/nc/f/data.bin")[0], 404, "public off: 404 within 1 s")
 tap.is_(st.alerts(), [], "no [alert]")
+
+# space delete releases the space's CDN names and rules
+cdn.prov(conf, "space", "public", sp["bucket"], "on", "--slug", "nc",
+         "--host", "nc.example")
+R = st.seeder.r
+tap.ok(R.get("objspace:slug:nc") == sp["id"]
+       and R.get("objspace:pubhost:nc.example") == sp["id"],
+       "slug and host claimed")
+r = subprocess.run([cdn.PROVISIONER, "--config", conf, "space", "delete",
+                    sp["bucket"]], capture_output=True, text=True)
+tap.ok(r.returncode == 0 and R.get("objspace:slug:nc") is None
+       and R.get("objspace:pubhost:nc.example") is None
+       and not R.exists("objspace:public:" + sp["id"]),
+       "space delete: slug, host and rules released")
+tap.is_(c.get("/nc/f/a.txt")[0], 404, "the deleted space's URLs: 404")
+sp2 = st.seed_space()
+out = cdn.prov(conf, "space", "public", sp2["bucket"], "on", "--slug", "nc")
+tap.is_(out["public_slug"], "nc", "another space may claim the slug now")
 
 # configurations nginx refuses
 base = st.nginx_conf(port=stack.free_port())
