@@ -132,7 +132,7 @@ test-asan: deps
 
 # ---------------------------------------------------------------- demo
 
-demo: deps build
+demo: deps build provisioner
 	@tools/demo start
 
 demo-stop:
