@@ -36,6 +36,7 @@
 #define NGX_HTTP_OBJSPACE_REDIS_BACKOFF_MIN  100
 #define NGX_HTTP_OBJSPACE_REDIS_BACKOFF_MAX  5000
 #define NGX_HTTP_OBJSPACE_REDIS_PING         15000
+#define NGX_HTTP_OBJSPACE_REDIS_PING_WAIT    5000
 #define NGX_HTTP_OBJSPACE_REDIS_LOG_EVERY    60
 #define NGX_HTTP_OBJSPACE_REDIS_MAX_ROUNDS   3
 
@@ -810,8 +811,15 @@ ngx_http_objspace_redis_ping_handler(ngx_event_t *ev)
         return;
     }
 
+    /*
+     * A late PONG on a busy machine must not cost a reconnect (which marks
+     * every cached entry for revalidation): allow at least 5 s.
+     */
+
     conn->ping_sent = 1;
-    ngx_add_timer(&conn->ping, conn->rd->omcf->redis_timeout);
+    ngx_add_timer(&conn->ping,
+                  ngx_max(conn->rd->omcf->redis_timeout,
+                          NGX_HTTP_OBJSPACE_REDIS_PING_WAIT));
 
     (void) ngx_http_objspace_redis_flush(conn);
 }
