@@ -83,13 +83,14 @@ $(NGX_BUILD)/Makefile: config
 	@mkdir -p $(NGX_BUILD)
 	@echo "configure: nginx $(NGX_SRC) + $(CURDIR) -> $(NGX_BUILD)"
 	@cd $(NGX_SRC) && . ./conf_flags && \
-	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	    flock $(BUILD)/.build.lock ./configure "$${NGX_CONF_FLAGS[@]}" \
 	        --add-dynamic-module=$(CURDIR) \
 	        --builddir=$(NGX_BUILD) > $(NGX_BUILD)/configure.log 2>&1 \
 	    || { tail -20 $(NGX_BUILD)/configure.log; rm -f $@; exit 1; }
 
 $(MODULE): $(NGX_BUILD)/Makefile module-force
-	$(MAKE) -f $(NGX_BUILD)/Makefile -C $(NGX_SRC) modules
+	flock $(BUILD)/.build.lock \
+	    $(MAKE) -f $(NGX_BUILD)/Makefile -C $(NGX_SRC) modules
 	@if ! cmp -s $(NGX_BUILD)/ngx_http_objspace_module.so $@; then \
 	    cp $(NGX_BUILD)/ngx_http_objspace_module.so $@.tmp && \
 	    mv $@.tmp $@ && echo "built $@"; fi
