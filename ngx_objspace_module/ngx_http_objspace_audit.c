@@ -40,6 +40,15 @@
 #define NGX_HTTP_OBJSPACE_AUDIT_UA_MAX     256
 #define NGX_HTTP_OBJSPACE_AUDIT_LOG_EVERY  60
 
+/*
+ * Events wait in memory for up to FLUSH_DELAY ms, or until FLUSH_EVENTS
+ * of them (or half a batch, or half of objspace_audit_buffer) are queued,
+ * and then go to Redis together: one round trip per batch, not per
+ * request.
+ */
+#define NGX_HTTP_OBJSPACE_AUDIT_FLUSH_DELAY   20
+#define NGX_HTTP_OBJSPACE_AUDIT_FLUSH_EVENTS  64
+
 
 /*
  * KEYS[1] stream; ARGV[1] MAXLEN, then per event: worker, seq, n, and n
@@ -91,6 +100,7 @@ typedef struct {
     ngx_cycle_t                         *cycle;
     ngx_http_objspace_acct_main_conf_t  *amcf;
     ngx_queue_t                          events;
+    ngx_uint_t                           nevents;
     size_t                               mem_bytes;
     uint64_t                             seq;
 
@@ -104,6 +114,7 @@ typedef struct {
 
     ngx_event_t                          retry;
     ngx_event_t                          scan;
+    ngx_event_t                          flush;
     time_t                               logged;
     ngx_str_t                            node;
     u_char                               node_buf[256];
@@ -111,6 +122,7 @@ typedef struct {
                                                + 2048];
     unsigned                             busy:1;
     unsigned                             down:1;
+    unsigned                             due:1;       /* flush memory */
 } ngx_http_objspace_audit_t;
 
 
@@ -132,6 +144,11 @@ static void ngx_http_objspace_audit_emit(ngx_http_objspace_audit_t *a,
     ngx_uint_t status);
 static u_char *ngx_http_objspace_audit_field(u_char *p, u_char *end,
     const char *name, ngx_str_t *value);
+static u_char *ngx_http_objspace_audit_dec(u_char *p, uint64_t n);
+static u_char *ngx_http_objspace_audit_bulk(u_char *p, u_char *data,
+    size_t len);
+static ngx_uint_t ngx_http_objspace_audit_full(ngx_http_objspace_audit_t *a);
+static void ngx_http_objspace_audit_flush(ngx_event_t *ev);
 static void ngx_http_objspace_audit_deliver(ngx_http_objspace_audit_t *a);
 static ngx_int_t ngx_http_objspace_audit_read(ngx_http_objspace_audit_t *a,
     ngx_http_objspace_audit_file_t *f, u_char **p, ngx_uint_t *nargs);
@@ -548,6 +565,11 @@ ngx_http_objspace_acct_init_process(ngx_cycle_t *cycle)
     a->scan.log = cycle->log;
     a->scan.cancelable = 1;
 
+    /* not cancelable: a gracefully exiting worker delivers what it holds */
+    a->flush.handler = ngx_http_objspace_audit_flush;
+    a->flush.data = a;
+    a->flush.log = cycle->log;
+
     if (amcf->spool_path.len) {
         p = ngx_sprintf(a->spool.name, "%V/audit-%*s.spool%Z",
                         &amcf->spool_path,
@@ -604,7 +626,17 @@ ngx_http_objspace_acct_exit_process(ngx_cycle_t *cycle)
 
     amcf = ngx_http_objspace_acct_conf(cycle);
 
-    if (amcf == NULL || amcf->audit_state == NULL) {
+    if (amcf == NULL) {
+        return;
+    }
+
+    if (amcf->usage_batch) {
+        /* usage updates not sent yet: counted as lost, left to reconcile */
+        ngx_http_objspace_redis_batch_abort(amcf->usage_batch);
+        amcf->usage_batch = NULL;
+    }
+
+    if (amcf->audit_state == NULL) {
         return;
     }
 
@@ -617,6 +649,10 @@ ngx_http_objspace_acct_exit_process(ngx_cycle_t *cycle)
 
     if (a->scan.timer_set) {
         ngx_del_timer(&a->scan);
+    }
+
+    if (a->flush.timer_set) {
+        ngx_del_timer(&a->flush);
     }
 
     ngx_http_objspace_audit_close(&a->orphan, 0);
@@ -768,8 +804,9 @@ ngx_http_objspace_audit_emit(ngx_http_objspace_audit_t *a,
     ngx_http_request_t *r, ngx_http_objspace_info_t *info,
     ngx_uint_t status)
 {
-    u_char                           *p, *end, *fields;
+    u_char                           *p, *q, *end, *fields;
     size_t                            len;
+    ngx_int_t                         i;
     ngx_str_t                         v, empty;
     ngx_uint_t                        nfields;
     ngx_http_variable_value_t        *vv;
@@ -777,6 +814,8 @@ ngx_http_objspace_audit_emit(ngx_http_objspace_audit_t *a,
     u_char                            buf[NGX_HTTP_OBJSPACE_AUDIT_EVENT_MAX];
     u_char                            id[NGX_HTTP_OBJSPACE_WORKER_ID_LEN
                                          + 1 + NGX_INT64_LEN];
+    u_char                            rid[NGX_HTTP_OBJSPACE_WORKER_ID_LEN
+                                          + 16];
     u_char                            num[4][NGX_INT64_LEN];
     u_char                            seq[NGX_INT64_LEN];
     size_t                            seq_len;
@@ -784,7 +823,7 @@ ngx_http_objspace_audit_emit(ngx_http_objspace_audit_t *a,
     ngx_str_null(&empty);
 
     a->seq++;
-    seq_len = ngx_sprintf(seq, "%uL", a->seq) - seq;
+    seq_len = ngx_http_objspace_audit_dec(seq, a->seq) - seq;
 
     ngx_http_objspace_metrics_count(NGX_HTTP_OBJSPACE_M_AUDIT_EVENTS, 1);
 
@@ -795,14 +834,15 @@ ngx_http_objspace_audit_emit(ngx_http_objspace_audit_t *a,
     fields = p;
 
     v.data = id;
-    v.len = ngx_sprintf(id, "%*s-%uL",
-                        (size_t) NGX_HTTP_OBJSPACE_WORKER_ID_LEN,
-                        a->amcf->worker, a->seq) - id;
+    q = ngx_cpymem(id, a->amcf->worker, NGX_HTTP_OBJSPACE_WORKER_ID_LEN);
+    *q++ = '-';
+    v.len = ngx_cpymem(q, seq, seq_len) - id;
     p = ngx_http_objspace_audit_field(p, end, "id", &v);
 
     v.data = num[0];
-    v.len = ngx_sprintf(num[0], "%M",
-                        (ngx_msec_t) (r->start_sec * 1000 + r->start_msec))
+    v.len = ngx_http_objspace_audit_dec(num[0],
+                                        (uint64_t) r->start_sec * 1000
+                                        + r->start_msec)
             - num[0];
     p = ngx_http_objspace_audit_field(p, end, "ts", &v);
 
@@ -840,26 +880,50 @@ ngx_http_objspace_audit_emit(ngx_http_objspace_audit_t *a,
     p = ngx_http_objspace_audit_field(p, end, "ua", &v);
 
     v.data = num[1];
-    v.len = ngx_sprintf(num[1], "%ui", status) - num[1];
+    v.len = ngx_http_objspace_audit_dec(num[1], status) - num[1];
     p = ngx_http_objspace_audit_field(p, end, "status", &v);
 
     v.data = num[2];
-    v.len = ngx_sprintf(num[2], "%O", r->request_length) - num[2];
+    v.len = ngx_http_objspace_audit_dec(num[2],
+                                        ngx_max(r->request_length, 0))
+            - num[2];
     p = ngx_http_objspace_audit_field(p, end, "bytes_in", &v);
 
     v.data = num[3];
-    v.len = ngx_sprintf(num[3], "%O", r->connection->sent) - num[3];
+    v.len = ngx_http_objspace_audit_dec(num[3],
+                                        ngx_max(r->connection->sent, 0))
+            - num[3];
     p = ngx_http_objspace_audit_field(p, end, "bytes_out", &v);
+
+    /*
+     * $request_id if something already evaluated it for r (the access
+     * log runs first, an error body, a proxied header): then the audit
+     * names the same id.  Otherwise no one has seen one, and drawing 16
+     * random bytes per request costs more than the rest of the event: a
+     * per-process unique id of the same form, the worker id (random per
+     * process) and the event's seq in hex.
+     */
 
     v = info->request_id;
 
     if (v.len == 0 && a->amcf->request_id_index != NGX_ERROR) {
-        vv = ngx_http_get_indexed_variable(r, a->amcf->request_id_index);
+        vv = &r->variables[a->amcf->request_id_index];
 
-        if (vv && !vv->not_found) {
+        if (vv->valid && !vv->not_found) {
             v.data = vv->data;
             v.len = vv->len;
         }
+    }
+
+    if (v.len == 0) {
+        q = ngx_cpymem(rid, a->amcf->worker, NGX_HTTP_OBJSPACE_WORKER_ID_LEN);
+
+        for (i = 60; i >= 0; i -= 4) {
+            *q++ = "0123456789abcdef"[(a->seq >> i) & 0xf];
+        }
+
+        v.data = rid;
+        v.len = q - rid;
     }
 
     p = ngx_http_objspace_audit_field(p, end, "request_id", &v);
@@ -901,13 +965,11 @@ ngx_http_objspace_audit_emit(ngx_http_objspace_audit_t *a,
     /* the prefix: worker, seq, n, right before the fields */
 
     {
-        u_char  pre[64 + 2 * NGX_INT64_LEN], *q;
+        u_char  pre[64 + 2 * NGX_INT64_LEN];
 
-        q = ngx_sprintf(pre, "$%d\r\n%*s\r\n",
-                        NGX_HTTP_OBJSPACE_WORKER_ID_LEN,
-                        (size_t) NGX_HTTP_OBJSPACE_WORKER_ID_LEN,
-                        a->amcf->worker);
-        q = ngx_sprintf(q, "$%uz\r\n%*s\r\n", seq_len, seq_len, seq);
+        q = ngx_http_objspace_audit_bulk(pre, a->amcf->worker,
+                                         NGX_HTTP_OBJSPACE_WORKER_ID_LEN);
+        q = ngx_http_objspace_audit_bulk(q, seq, seq_len);
         q = ngx_sprintf(q, "$2\r\n%02ui\r\n", nfields);
 
         fields -= q - pre;
@@ -957,7 +1019,12 @@ ngx_http_objspace_audit_emit(ngx_http_objspace_audit_t *a,
         ngx_memcpy(ev->data, fields, len);
 
         ngx_queue_insert_tail(&a->events, &ev->queue);
+        a->nevents++;
         a->mem_bytes += len;
+
+        if (!a->flush.timer_set) {
+            ngx_add_timer(&a->flush, NGX_HTTP_OBJSPACE_AUDIT_FLUSH_DELAY);
+        }
     }
 
     ngx_http_objspace_audit_deliver(a);
@@ -982,16 +1049,49 @@ ngx_http_objspace_audit_field(u_char *p, u_char *end, const char *name,
         return NULL;
     }
 
-    p = ngx_sprintf(p, "$%uz\r\n%s\r\n", n, name);
-    p = ngx_sprintf(p, "$%uz\r\n", value->len);
+    p = ngx_http_objspace_audit_bulk(p, (u_char *) name, n);
 
-    if (value->len) {                /* an empty value may have no data */
-        p = ngx_cpymem(p, value->data, value->len);
+    return ngx_http_objspace_audit_bulk(p, value->data, value->len);
+}
+
+
+/* one RESP bulk string ("$LEN\r\nDATA\r\n"); room is the caller's */
+
+static u_char *
+ngx_http_objspace_audit_bulk(u_char *p, u_char *data, size_t len)
+{
+    *p++ = '$';
+    p = ngx_http_objspace_audit_dec(p, len);
+    *p++ = '\r';
+    *p++ = '\n';
+
+    if (len) {                       /* an empty value may have no data */
+        p = ngx_cpymem(p, data, len);
     }
+
     *p++ = '\r';
     *p++ = '\n';
 
     return p;
+}
+
+
+/* n in decimal (the event is formatted per request: no ngx_sprintf) */
+
+static u_char *
+ngx_http_objspace_audit_dec(u_char *p, uint64_t n)
+{
+    u_char  *t;
+    u_char   tmp[NGX_INT64_LEN];
+
+    t = tmp + NGX_INT64_LEN;
+
+    do {
+        *--t = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, t, tmp + NGX_INT64_LEN - t);
 }
 
 
@@ -1034,9 +1134,16 @@ ngx_http_objspace_audit_deliver(ngx_http_objspace_audit_t *a)
         }
     }
 
-    if (nargs == 0 && !ngx_queue_empty(&a->events)) {
+    if (nargs == 0 && !ngx_queue_empty(&a->events)
+        && (a->due || ngx_http_objspace_audit_full(a)))
+    {
         a->src = NGX_HTTP_OBJSPACE_SRC_MEMORY;
+        a->due = 0;
         n = 0;
+
+        if (a->flush.timer_set) {
+            ngx_del_timer(&a->flush);
+        }
 
         for (q = ngx_queue_head(&a->events);
              q != ngx_queue_sentinel(&a->events);
@@ -1243,10 +1350,17 @@ ngx_http_objspace_audit_sent(void *data, redisReply *reply)
 
             ev = ngx_queue_data(q, ngx_http_objspace_audit_event_t, queue);
             a->mem_bytes -= ev->len;
+            a->nevents--;
             ngx_free(ev);
         }
 
         a->inflight = 0;
+
+        /* what arrived meanwhile waits for its own flush */
+        if (!ngx_queue_empty(&a->events) && !a->flush.timer_set) {
+            ngx_add_timer(&a->flush, NGX_HTTP_OBJSPACE_AUDIT_FLUSH_DELAY);
+        }
+
         break;
 
     case NGX_HTTP_OBJSPACE_SRC_SPOOL:
@@ -1282,7 +1396,33 @@ ngx_http_objspace_audit_sent(void *data, redisReply *reply)
 static void
 ngx_http_objspace_audit_retry(ngx_event_t *ev)
 {
-    ngx_http_objspace_audit_deliver(ev->data);
+    ngx_http_objspace_audit_t  *a = ev->data;
+
+    a->due = 1;
+
+    ngx_http_objspace_audit_deliver(a);
+}
+
+
+/* the flush timer: memory goes out now, or right after the batch in flight */
+
+static void
+ngx_http_objspace_audit_flush(ngx_event_t *ev)
+{
+    ngx_http_objspace_audit_t  *a = ev->data;
+
+    a->due = 1;
+
+    ngx_http_objspace_audit_deliver(a);
+}
+
+
+static ngx_uint_t
+ngx_http_objspace_audit_full(ngx_http_objspace_audit_t *a)
+{
+    return a->nevents >= NGX_HTTP_OBJSPACE_AUDIT_FLUSH_EVENTS
+           || a->mem_bytes >= NGX_HTTP_OBJSPACE_AUDIT_BATCH / 2
+           || a->mem_bytes >= a->amcf->audit_buffer / 2;
 }
 
 

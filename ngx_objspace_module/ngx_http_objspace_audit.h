@@ -40,6 +40,7 @@ typedef struct {
 
     /* per worker, set in init_process */
     void                       *audit_state;
+    void                       *usage_batch;     /* quota commits */
     u_char                      worker[NGX_HTTP_OBJSPACE_WORKER_ID_LEN];
     ngx_uint_t                  resv_seq;
     time_t                      quota_logged;

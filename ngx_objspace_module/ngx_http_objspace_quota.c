@@ -665,8 +665,8 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
     u_char                              *p;
     size_t                               len;
     ngx_int_t                            rc;
-    ngx_str_t                            argv[20], resp;
-    ngx_uint_t                           argc, i, nkeys;
+    ngx_str_t                            argv[20], resp, frag, script;
+    ngx_uint_t                           argc, i, nkeys, nargs;
     ngx_http_objspace_acct_main_conf_t  *amcf;
     u_char                               keys[NGX_HTTP_OBJSPACE_QUOTA_NKEYS]
                                                  [NGX_HTTP_OBJSPACE_KEY_LEN];
@@ -755,6 +755,10 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
     }
 
     for (i = 0; i < argc; i++) {
+        if (i == 3) {
+            frag.data = p;          /* keys and args: a batch entry */
+        }
+
         p = ngx_sprintf(p, "$%uz\r\n%V\r\n", argv[i].len, &argv[i]);
     }
 
@@ -768,9 +772,34 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
     }
 
     resp.len = p - resp.data;
+    frag.len = p - frag.data;
 
-    rc = ngx_http_objspace_redis_send((ngx_cycle_t *) ngx_cycle, &resp, done,
-                                      data, handle);
+    if (done == ngx_http_objspace_quota_committed && !q->claim && amcf) {
+        /* a log-phase update nothing waits for: the worker's batch */
+
+        if (amcf->usage_batch == NULL) {
+            ngx_str_set(&script, NGX_HTTP_OBJSPACE_QUOTA_SCRIPT);
+            amcf->usage_batch = ngx_http_objspace_redis_batch_create(
+                                    (ngx_cycle_t *) ngx_cycle, &script,
+                                    NGX_HTTP_OBJSPACE_REDIS_BATCH_MAX,
+                                    NGX_HTTP_OBJSPACE_REDIS_BATCH_DELAY);
+        }
+
+        nargs = argc - 3 - nkeys;
+
+        if (q->del && op->len == 3 && ngx_strncmp(op->data, "del", 3) == 0) {
+            nargs += q->del->nelts;
+        }
+
+        rc = (amcf->usage_batch == NULL)
+             ? NGX_ERROR
+             : ngx_http_objspace_redis_batch_add(amcf->usage_batch, nkeys,
+                                                 nargs, &frag, done, data);
+
+    } else {
+        rc = ngx_http_objspace_redis_send((ngx_cycle_t *) ngx_cycle, &resp,
+                                          done, data, handle);
+    }
 
     ngx_free(resp.data);
 

@@ -44,6 +44,47 @@ ngx_int_t ngx_http_objspace_redis_send(ngx_cycle_t *cycle, ngx_str_t *resp,
 /* the command's owner is going away: its reply is read and dropped */
 void ngx_http_objspace_redis_detach(void *handle);
 
+/*
+ * A batch of runs of one Lua script, per worker, for updates nothing
+ * waits for (usage accounting): each entry is the KEYS and ARGV of one
+ * run; entries go to Redis together as one EVAL of a wrapper that runs
+ * the script once per entry, in order, each in a pcall (a failing entry
+ * answers an error and does not stop the others), and answers the array
+ * of the entries' replies.  A batch is sent when it holds max entries or
+ * its buffer is full, else delay ms after its first entry (a timer that
+ * keeps a gracefully exiting worker alive until it has fired).  The
+ * script's keys are passed in ARGV, which standalone Redis allows (Redis
+ * Cluster would not; see docs/architecture.md).
+ */
+typedef struct ngx_http_objspace_redis_batch_s
+    ngx_http_objspace_redis_batch_t;
+
+/* the usual size and delay of a batch */
+#define NGX_HTTP_OBJSPACE_REDIS_BATCH_MAX    64
+#define NGX_HTTP_OBJSPACE_REDIS_BATCH_DELAY  20
+
+/* allocated from cycle->pool; script is copied; NULL: no memory */
+ngx_http_objspace_redis_batch_t *ngx_http_objspace_redis_batch_create(
+    ngx_cycle_t *cycle, ngx_str_t *script, ngx_uint_t max,
+    ngx_msec_t delay);
+
+/*
+ * Adds one entry: resp holds its nkeys + nargs arguments as RESP bulk
+ * strings (copied).
+ *   NGX_OK        queued; done(data, reply) is called exactly once later
+ *                 with the entry's reply (borrowed; may be an error
+ *                 reply) or NULL (the batch failed, or the worker exits)
+ *   NGX_BUSY      Redis is unreachable from this worker: nothing queued
+ *   NGX_DECLINED  the entry is too large for a batch
+ *   NGX_ERROR     no memory
+ */
+ngx_int_t ngx_http_objspace_redis_batch_add(
+    ngx_http_objspace_redis_batch_t *b, ngx_uint_t nkeys, ngx_uint_t nargs,
+    ngx_str_t *resp, ngx_http_objspace_redis_done_pt done, void *data);
+
+/* worker exit: entries not sent yet get done(data, NULL) */
+void ngx_http_objspace_redis_batch_abort(ngx_http_objspace_redis_batch_t *b);
+
 /* whether r's identity lookup had to ask Redis (a cache miss) */
 ngx_uint_t ngx_http_objspace_redis_waited(ngx_http_request_t *r);
 
