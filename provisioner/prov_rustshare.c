@@ -23,7 +23,7 @@
 #include "prov_rustshare.h"
 
 
-#define PROV_RS_BATCH        256        /* objects per MULTI/EXEC */
+#define PROV_RS_BATCH        512        /* objects per MULTI/EXEC */
 #define PROV_RS_PIPE         8192       /* commands per read pipeline */
 #define PROV_RS_DIGEST_LEN   32
 #define PROV_RS_MAX_BODY     (512 * 1024 * 1024)
@@ -97,6 +97,7 @@ static int prov_rs_fetch_snapshot(prov_rs_t *rs, prov_rs_set_t *set,
 static int prov_rs_fetch_changes(prov_rs_t *rs, int64_t since, int wait,
     prov_rs_set_t *set, int *gone, int *unchanged, prov_err_t *err);
 static void prov_rs_digest(json_t *o, char *out);
+static int prov_rs_pipe_skip(prov_rs_item_t *it, int which);
 static int prov_rs_pipe(prov_rs_t *rs, const char *fmt,
     prov_rs_item_t *items, size_t n, int which, prov_err_t *err);
 static int prov_rs_items_of(json_t *map, prov_rs_item_t **out, size_t *n,
@@ -1028,6 +1029,24 @@ prov_rs_digest(json_t *o, char *out)
  * A nil reply leaves the slot NULL.
  */
 
+/* items a read pipeline leaves out: slot known already, or nothing to ask */
+
+static int
+prov_rs_pipe_skip(prov_rs_item_t *it, int which)
+{
+    switch (which) {
+    case 0:
+        return it->managed != NULL;
+    case 1:
+        return it->obj == NULL || it->skip || it->tenant != NULL;
+    case 2:
+        return it->obj == NULL || it->skip || it->bucket == NULL;
+    default:
+        return it->obj == NULL || it->skip;
+    }
+}
+
+
 static int
 prov_rs_pipe(prov_rs_t *rs, const char *fmt, prov_rs_item_t *items,
     size_t n, int which, prov_err_t *err)
@@ -1047,6 +1066,10 @@ prov_rs_pipe(prov_rs_t *rs, const char *fmt, prov_rs_item_t *items,
         end = i + PROV_RS_PIPE < n ? i + PROV_RS_PIPE : n;
 
         for (j = i; j < end; j++) {
+            if (prov_rs_pipe_skip(&items[j], which)) {
+                continue;
+            }
+
             if (which == 0) {
                 arg = items[j].id;
 
@@ -1066,6 +1089,10 @@ prov_rs_pipe(prov_rs_t *rs, const char *fmt, prov_rs_item_t *items,
         }
 
         for (j = i; j < end; j++) {
+            if (prov_rs_pipe_skip(&items[j], which)) {
+                continue;
+            }
+
             if (redisGetReply(c, &p) != REDIS_OK) {
                 prov_err_set(err, PROV_E_REDIS, "redis: %s", c->errstr);
                 return PROV_ERR;
@@ -1130,29 +1157,39 @@ prov_rs_items_of(json_t *map, prov_rs_item_t **out, size_t *n,
 static int
 prov_rs_items(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err)
 {
-    int          k;
-    size_t       i;
-    json_t      *map;
-    redisReply  *r;
-    const char  *hash;
+    int              k, rc;
+    size_t           i, n;
+    json_t          *map, *managed[2];
+    redisReply      *r;
+    const char      *hash;
+    prov_rs_item_t  *items;
+
+    rc = PROV_ERR;
+    managed[0] = json_object();
+    managed[1] = json_object();
+
+    /* a snapshot reads the managed hashes whole (not one HGET each) */
 
     for (k = 0; set->full && k < 2; k++) {
         hash = k == 0 ? PROV_K_RS_SPACES : PROV_K_RS_IDENTS;
         map = k == 0 ? set->spaces : set->idents;
 
-        r = prov_redis_cmd(&rs->ctx->redis, err, "HKEYS %s", hash);
+        r = prov_redis_cmd(&rs->ctx->redis, err, "HGETALL %s", hash);
         if (r == NULL) {
-            return PROV_ERR;
+            goto done;
         }
 
-        for (i = 0; i < r->elements; i++) {
-            if (json_object_get(map, r->element[i]->str) == NULL
-                && json_object_set_new(map, r->element[i]->str, json_null())
+        for (i = 0; i + 1 < r->elements; i += 2) {
+            if ((json_object_get(map, r->element[i]->str) == NULL
+                 && json_object_set_new(map, r->element[i]->str, json_null())
+                    != 0)
+                || json_object_set_new(managed[k], r->element[i]->str,
+                                       json_string(r->element[i + 1]->str))
                    != 0)
             {
                 freeReplyObject(r);
                 prov_err_set(err, PROV_E_SYS, "out of memory");
-                return PROV_ERR;
+                goto done;
             }
         }
 
@@ -1163,10 +1200,31 @@ prov_rs_items(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err)
         || prov_rs_items_of(set->idents, &set->id, &set->nid, err)
            != PROV_OK)
     {
-        return PROV_ERR;
+        goto done;
     }
 
-    return PROV_OK;
+    for (k = 0; set->full && k < 2; k++) {
+        items = k == 0 ? set->sp : set->id;
+        n = k == 0 ? set->nsp : set->nid;
+
+        for (i = 0; i < n; i++) {
+            hash = json_string_value(json_object_get(managed[k],
+                                                     items[i].id));
+            if (hash && (items[i].managed = strdup(hash)) == NULL) {
+                prov_err_set(err, PROV_E_SYS, "out of memory");
+                goto done;
+            }
+        }
+    }
+
+    rc = PROV_OK;
+
+done:
+
+    json_decref(managed[0]);
+    json_decref(managed[1]);
+
+    return rc;
 }
 
 
@@ -1474,10 +1532,11 @@ prov_rs_prepare(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err)
         return PROV_ERR;
     }
 
-    if (prov_rs_pipe(rs, "HGET " PROV_K_RS_SPACES " %s", set->sp, set->nsp,
-                     0, err) != PROV_OK
-        || prov_rs_pipe(rs, "HGET " PROV_K_RS_IDENTS " %s", set->id,
-                        set->nid, 0, err) != PROV_OK)
+    if (!set->full
+        && (prov_rs_pipe(rs, "HGET " PROV_K_RS_SPACES " %s", set->sp,
+                         set->nsp, 0, err) != PROV_OK
+            || prov_rs_pipe(rs, "HGET " PROV_K_RS_IDENTS " %s", set->id,
+                            set->nid, 0, err) != PROV_OK))
     {
         goto failed;
     }
@@ -1569,8 +1628,28 @@ prov_rs_prepare(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err)
         it->is_new = 1;
     }
 
-    /* identities: the space's tenant (also proves it exists), and the
-     * identity id that holds the access key id now */
+    /* identities: the space's tenant (also proves it exists): from the set,
+     * else from Redis */
+
+    for (i = 0; i < set->nid; i++) {
+        it = &set->id[i];
+
+        if (it->obj == NULL) {
+            continue;
+        }
+
+        target = json_object_get(set->spaces, json_string_value(
+                                     json_object_get(it->obj, "space_id")));
+
+        if (json_is_object(target)) {
+            it->tenant = strdup(json_string_value(json_object_get(target,
+                                                                "tenant_id")));
+            if (it->tenant == NULL) {
+                prov_err_set(err, PROV_E_SYS, "out of memory");
+                goto failed;
+            }
+        }
+    }
 
     if (prov_rs_pipe(rs, "HGET " PROV_K_SPACE " tenant", set->id, set->nid,
                      1, err) != PROV_OK)
@@ -1598,18 +1677,16 @@ prov_rs_prepare(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err)
 
         target = json_object_get(set->spaces, id.space);
 
-        if ((target && json_is_null(target))
-            || (target == NULL && it->tenant == NULL))
-        {
+        if (target && json_is_null(target)) {
+            /* its space is deleted in this set, and it with it */
+            it->skip = 1;
+            continue;
+        }
+
+        if (target == NULL && it->tenant == NULL) {
             prov_err_set(err, PROV_E_SOURCE, "identity %s: unknown space "
                          "\"%s\"", id.id, id.space);
             goto failed;
-        }
-
-        if (target) {
-            free(it->tenant);
-            it->tenant = strdup(json_string_value(json_object_get(target,
-                                                                "tenant_id")));
         }
 
         /* a managed identity keeps its space and access key id */
@@ -1939,7 +2016,8 @@ prov_rs_write(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res,
                                          id.access_key_id, it->sealed_prev,
                                          (long long) until);
 
-                } else {
+                } else if (it->owner) {
+                    /* an existing record may hold an older grace period */
                     prov_redis_tx_append(r, "HDEL " PROV_K_AK " secret_prev "
                                          "secret_prev_until",
                                          id.access_key_id);

@@ -272,6 +272,16 @@ except RuntimeError:
     gone = True
 tap.ok(gone, "the deleted space's RGW user is gone")
 
+# an identity and, later in the same set, the deletion of its space
+fake.post("space", space(4))
+sync()
+fake.post("identity", ident(10, 4, SEC[1]))
+fake.post("delete", {"type": "space", "id": sid(4)})
+r = sync()
+tap.ok(r.returncode == 0 and not R.exists("objspace:space:" + sid(4))
+       and not R.exists("objspace:ak:" + akid(10)),
+       "identity upsert + its space's deletion in one set: both gone")
+
 # 410: the change log no longer reaches back -> full snapshot, which also
 # finds what RustShare deleted meanwhile
 fake.post("delete", {"type": "identity", "id": kid(2)})

@@ -80,6 +80,8 @@ class State:
         self.revision = 0
         self.spaces = {}            # id -> object
         self.identities = {}
+        self.ser = {}               # id -> the object's JSON (pages are
+                                    # joined from these, not re-encoded)
         self.log = []               # (rev, type, op, id, object)
         self.log_floor = 0          # changes since < floor: 410
         self.snapshots = {}         # snapshot id -> (rev, [objects])
@@ -95,6 +97,7 @@ class State:
             store = self.spaces if typ == "space" else self.identities
             if op == "upsert":
                 store[oid] = obj
+                self.ser[oid] = json.dumps(obj)
             else:
                 store.pop(oid, None)
             if typ == "space" and op == "delete":
@@ -233,6 +236,8 @@ class Handler(BaseHTTPRequestHandler):
                 sid = os.urandom(8).hex()
                 objs = [("spaces", o) for o in st.spaces.values()] + \
                        [("identities", o) for o in st.identities.values()]
+                objs = [(k, o, st.ser.get(o["id"]) or json.dumps(o))
+                        for k, o in objs]
                 st.snapshots[sid] = (st.revision, objs)
                 off = 0
             else:
@@ -247,17 +252,19 @@ class Handler(BaseHTTPRequestHandler):
                         "cursor_expired", "snapshot cursor expired"))
             rev, objs = st.snapshots[sid]
         page = objs[off:off + limit]
-        body = {"revision": rev, "spaces": [], "identities": []}
-        for kind, o in page:
-            body[kind].append(o)
-        body["data_keys"] = data_keys(st.sealer, body["identities"])
         nxt = off + limit
-        body["next_cursor"] = "%s:%d" % (sid, nxt) if nxt < len(objs) \
-            else None
-        if body["next_cursor"] is None:
+        cursor = "%s:%d" % (sid, nxt) if nxt < len(objs) else None
+        if cursor is None:
             with st.lock:
                 st.snapshots.pop(sid, None)
-        self.send(200, json.dumps(body), {"ETag": '"%d"' % rev})
+        body = '{"revision": %d, "spaces": [%s], "identities": [%s], ' \
+               '"data_keys": %s, "next_cursor": %s}' % (
+                   rev, ",".join(j for k, o, j in page if k == "spaces"),
+                   ",".join(j for k, o, j in page if k == "identities"),
+                   json.dumps(data_keys(st.sealer, [
+                       o for k, o, j in page if k == "identities"])),
+                   json.dumps(cursor))
+        self.send(200, body, {"ETag": '"%d"' % rev})
 
     def changes(self, q, limit):
         st = self.server.state
@@ -377,6 +384,7 @@ class Handler(BaseHTTPRequestHandler):
                     "id": sid, "tenant_id": tenant, "name": "s%d" % i,
                     "purpose": "generic", "visibility": "private",
                     "quota_bytes": 0, "status": "active"}
+                st.ser[sid] = json.dumps(st.spaces[sid])
             for j in range(nid):
                 kid = "key_%016x" % (0xb000000000000000 + j)
                 n = j
@@ -392,6 +400,7 @@ class Handler(BaseHTTPRequestHandler):
                     "expires_at": None,
                     "secret": st.sealer.seal(
                         "S%039d" % j, ak)}
+                st.ser[kid] = json.dumps(st.identities[kid])
             st.log = []
             st.log_floor = st.revision
             st.committed[st.revision] = time.time()
