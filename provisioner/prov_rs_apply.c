@@ -1,0 +1,1394 @@
+
+/*
+ * objspace-provisioner: applying a RustShare change set.
+ *
+ * prepare (validate the whole set, open the secret envelopes and re-seal
+ * them with the key file) -> backend (new spaces, quota, enable) -> Redis
+ * (pipelined MULTI/EXEC batches, each record with its digest and its
+ * invalidation) -> suspensions.  Nothing is written before the whole set
+ * has been validated.  prov_rustshare.c fetches the set and records the
+ * revision.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ctype.h>
+#include <time.h>
+
+#include <openssl/sha.h>
+
+#include "prov_rs_apply.h"
+
+
+static void prov_rs_digest(json_t *o, char *out);
+static int prov_rs_pipe_skip(prov_rs_item_t *it, int which);
+static int prov_rs_pipe(prov_rs_t *rs, const char *fmt,
+    prov_rs_item_t *items, size_t n, int which, prov_err_t *err);
+static int prov_rs_items_of(json_t *map, prov_rs_item_t **out, size_t *n,
+    prov_err_t *err);
+static int prov_rs_space_parse(prov_rs_t *rs, json_t *o, prov_space_t *sp,
+    prov_err_t *err);
+static int prov_rs_ident_parse(json_t *o, prov_ident_t *id, json_t **sec,
+    json_t **prev, int64_t *prev_until, prov_err_t *err);
+static int prov_rs_reseal(prov_rs_t *rs, json_t *env, json_t *keys,
+    const char *ak, const char *aad_prefix, char **out, prov_err_t *err);
+static int prov_rs_items(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err);
+static int prov_rs_prepare(prov_rs_t *rs, prov_rs_set_t *set,
+    prov_err_t *err);
+static int prov_rs_leader(prov_rs_t *rs, prov_err_t *err);
+static int prov_rs_backend(prov_rs_t *rs, prov_rs_set_t *set,
+    prov_rs_result_t *res);
+static int prov_rs_write(prov_rs_t *rs, prov_rs_set_t *set,
+    prov_rs_result_t *res, prov_err_t *err);
+static int prov_rs_delete_spaces(prov_rs_t *rs, prov_rs_set_t *set,
+    prov_rs_result_t *res, prov_err_t *err);
+
+
+double
+prov_rs_ms(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}
+
+
+#define PROV_RS_STR(o, name, dst, dflt)                                      \
+    do {                                                                     \
+        json_t *v_ = json_object_get(o, name);                               \
+        const char *s_ = (v_ == NULL || json_is_null(v_))                    \
+                         ? (dflt) : json_string_value(v_);                   \
+        if (s_ == NULL || strlen(s_) >= sizeof(dst)) {                       \
+            bad = name;                                                      \
+            goto bad;                                                        \
+        }                                                                    \
+        strcpy(dst, s_);                                                     \
+    } while (0)
+
+
+/* prefix + 16 lowercase hex */
+
+int
+prov_rs_valid_id(const char *s, const char *prefix)
+{
+    size_t  i, n;
+
+    n = strlen(prefix);
+
+    if (s == NULL || strncmp(s, prefix, n) != 0 || strlen(s) != n + 16) {
+        return 0;
+    }
+
+    for (i = n; s[i]; i++) {
+        if (!isdigit((unsigned char) s[i]) && !(s[i] >= 'a' && s[i] <= 'f')) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* "RS3" + 17 of [A-Z2-7] (docs/provisioner.md) */
+
+int
+prov_rs_valid_ak(const char *s)
+{
+    size_t  i;
+
+    if (s == NULL || strlen(s) != PROV_ACCESS_KEY_LEN
+        || strncmp(s, "RS3", 3) != 0)
+    {
+        return 0;
+    }
+
+    for (i = 3; s[i]; i++) {
+        if (!(s[i] >= 'A' && s[i] <= 'Z') && !(s[i] >= '2' && s[i] <= '7')) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * RFC 3339 in UTC: "2025-01-31T12:00:00Z", optional fraction, "Z" or
+ * "+00:00".  null -> 0.  Returns 0 ok, -1 malformed.
+ */
+
+int
+prov_rs_time(json_t *v, int64_t *t)
+{
+    int          n;
+    const char  *s, *p;
+    struct tm    tm;
+
+    if (v == NULL || json_is_null(v)) {
+        *t = 0;
+        return 0;
+    }
+
+    s = json_string_value(v);
+    if (s == NULL) {
+        return -1;
+    }
+
+    memset(&tm, 0, sizeof(tm));
+    n = 0;
+
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6
+        || n != 19 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1
+        || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59
+        || tm.tm_sec > 60)
+    {
+        return -1;
+    }
+
+    p = s + 19;
+
+    if (*p == '.') {
+        for (p++; isdigit((unsigned char) *p); p++) { /* void */ }
+    }
+
+    if (strcmp(p, "Z") != 0 && strcmp(p, "+00:00") != 0) {
+        return -1;
+    }
+
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *t = (int64_t) timegm(&tm);
+
+    return 0;
+}
+
+
+/* first 128 bits of SHA-256 over the object's canonical JSON, hex */
+
+static void
+prov_rs_digest(json_t *o, char *out)
+{
+    int             i;
+    char           *s;
+    unsigned char   md[SHA256_DIGEST_LENGTH];
+
+    s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    SHA256((const unsigned char *) (s ? s : ""), s ? strlen(s) : 0, md);
+
+    if (s) {
+        prov_memzero(s, strlen(s));
+        free(s);
+    }
+
+    for (i = 0; i < PROV_RS_DIGEST_LEN / 2; i++) {
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    }
+}
+
+
+/* items a read pipeline leaves out: slot known already, or nothing to ask */
+
+static int
+prov_rs_pipe_skip(prov_rs_item_t *it, int which)
+{
+    switch (which) {
+    case 0:
+        return it->managed != NULL;
+    case 1:
+        return it->obj == NULL || it->skip || it->tenant != NULL;
+    case 2:
+        return it->obj == NULL || it->skip || it->bucket == NULL;
+    default:
+        return it->obj == NULL || it->skip;
+    }
+}
+
+
+static int
+prov_rs_pipe(prov_rs_t *rs, const char *fmt, prov_rs_item_t *items,
+    size_t n, int which, prov_err_t *err)
+{
+    int              rc;
+    char           **dst;
+    size_t           i, j, end;
+    void            *p;
+    redisReply      *r;
+    redisContext    *c;
+    const char      *arg;
+
+    c = rs->ctx->redis.c;
+    rc = PROV_OK;
+
+    for (i = 0; i < n; i = end) {
+        end = i + PROV_RS_PIPE < n ? i + PROV_RS_PIPE : n;
+
+        for (j = i; j < end; j++) {
+            if (prov_rs_pipe_skip(&items[j], which)) {
+                continue;
+            }
+
+            if (which == 0) {
+                arg = items[j].id;
+
+            } else if (which == 2) {
+                arg = items[j].bucket;
+
+            } else {
+                arg = json_string_value(json_object_get(items[j].obj,
+                                        which == 1 ? "space_id"
+                                                   : "access_key_id"));
+            }
+
+            if (redisAppendCommand(c, fmt, arg ? arg : "") != REDIS_OK) {
+                prov_err_set(err, PROV_E_REDIS, "redis: %s", c->errstr);
+                return PROV_ERR;
+            }
+        }
+
+        for (j = i; j < end; j++) {
+            if (prov_rs_pipe_skip(&items[j], which)) {
+                continue;
+            }
+
+            if (redisGetReply(c, &p) != REDIS_OK) {
+                prov_err_set(err, PROV_E_REDIS, "redis: %s", c->errstr);
+                return PROV_ERR;
+            }
+
+            r = p;
+            dst = which == 0 ? &items[j].managed
+                  : which == 1 ? &items[j].tenant : &items[j].owner;
+
+            if (r->type == REDIS_REPLY_ERROR && rc == PROV_OK) {
+                prov_err_set(err, PROV_E_REDIS, "redis: %.*s", (int) r->len,
+                             r->str);
+                rc = PROV_ERR;
+
+            } else if (r->type == REDIS_REPLY_STRING && *dst == NULL) {
+                *dst = strdup(r->str);
+            }
+
+            freeReplyObject(r);
+        }
+    }
+
+    return rc;
+}
+
+
+static int
+prov_rs_items_of(json_t *map, prov_rs_item_t **out, size_t *n,
+    prov_err_t *err)
+{
+    size_t           i;
+    json_t          *v;
+    const char      *k;
+    prov_rs_item_t  *items;
+
+    items = calloc(json_object_size(map) + 1, sizeof(prov_rs_item_t));
+    if (items == NULL) {
+        prov_err_set(err, PROV_E_SYS, "out of memory");
+        return PROV_ERR;
+    }
+
+    i = 0;
+
+    json_object_foreach(map, k, v) {
+        items[i].id = k;
+        items[i].obj = json_is_object(v) ? v : NULL;
+        i++;
+    }
+
+    *out = items;
+    *n = i;
+
+    return PROV_OK;
+}
+
+
+/*
+ * The set's maps become item arrays; for a snapshot, every managed id
+ * missing from it becomes a deletion (json null) first.
+ */
+
+static int
+prov_rs_items(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err)
+{
+    int              k, rc;
+    size_t           i, n;
+    json_t          *map, *managed[2];
+    redisReply      *r;
+    const char      *hash;
+    prov_rs_item_t  *items;
+
+    rc = PROV_ERR;
+    managed[0] = json_object();
+    managed[1] = json_object();
+
+    /* a snapshot reads the managed hashes whole (not one HGET each) */
+
+    for (k = 0; set->full && k < 2; k++) {
+        hash = k == 0 ? PROV_K_RS_SPACES : PROV_K_RS_IDENTS;
+        map = k == 0 ? set->spaces : set->idents;
+
+        r = prov_redis_cmd(&rs->ctx->redis, err, "HGETALL %s", hash);
+        if (r == NULL) {
+            goto done;
+        }
+
+        for (i = 0; i + 1 < r->elements; i += 2) {
+            if ((json_object_get(map, r->element[i]->str) == NULL
+                 && json_object_set_new(map, r->element[i]->str, json_null())
+                    != 0)
+                || json_object_set_new(managed[k], r->element[i]->str,
+                                       json_string(r->element[i + 1]->str))
+                   != 0)
+            {
+                freeReplyObject(r);
+                prov_err_set(err, PROV_E_SYS, "out of memory");
+                goto done;
+            }
+        }
+
+        freeReplyObject(r);
+    }
+
+    if (prov_rs_items_of(set->spaces, &set->sp, &set->nsp, err) != PROV_OK
+        || prov_rs_items_of(set->idents, &set->id, &set->nid, err)
+           != PROV_OK)
+    {
+        goto done;
+    }
+
+    for (k = 0; set->full && k < 2; k++) {
+        items = k == 0 ? set->sp : set->id;
+        n = k == 0 ? set->nsp : set->nid;
+
+        for (i = 0; i < n; i++) {
+            hash = json_string_value(json_object_get(managed[k],
+                                                     items[i].id));
+            if (hash && (items[i].managed = strdup(hash)) == NULL) {
+                prov_err_set(err, PROV_E_SYS, "out of memory");
+                goto done;
+            }
+        }
+    }
+
+    rc = PROV_OK;
+
+done:
+
+    json_decref(managed[0]);
+    json_decref(managed[1]);
+
+    return rc;
+}
+
+
+void
+prov_rs_set_free(prov_rs_set_t *set)
+{
+    size_t  i;
+
+    for (i = 0; i < set->nsp; i++) {
+        free(set->sp[i].managed);
+        free(set->sp[i].tenant);
+        free(set->sp[i].bucket);
+        free(set->sp[i].owner);
+
+        if (set->sp[i].cur) {
+            prov_space_free(set->sp[i].cur);
+            free(set->sp[i].cur);
+        }
+    }
+
+    for (i = 0; i < set->nid; i++) {
+        free(set->id[i].managed);
+        free(set->id[i].tenant);
+        free(set->id[i].owner);
+        free(set->id[i].sealed);
+        free(set->id[i].sealed_prev);
+    }
+
+    free(set->sp);
+    free(set->id);
+    json_decref(set->spaces);
+    json_decref(set->idents);
+    json_decref(set->keys);
+    memset(set, 0, sizeof(*set));
+}
+
+
+/* a space object (docs/rustshare-api.md "Space") into sp, validated */
+
+static int
+prov_rs_space_parse(prov_rs_t *rs, json_t *o, prov_space_t *sp,
+    prov_err_t *err)
+{
+    json_t            *q;
+    int64_t            t;
+    const char        *bad, *b;
+    prov_space_req_t   req;
+
+    memset(sp, 0, sizeof(*sp));
+    bad = "id";
+
+    PROV_RS_STR(o, "id", sp->id, NULL);
+
+    if (!prov_rs_valid_id(sp->id, "sp_")) {
+        goto bad;
+    }
+
+    PROV_RS_STR(o, "tenant_id", sp->tenant, NULL);
+    PROV_RS_STR(o, "name", sp->name, NULL);
+    PROV_RS_STR(o, "purpose", sp->purpose, "generic");
+    PROV_RS_STR(o, "visibility", sp->visibility, "private");
+    PROV_RS_STR(o, "status", sp->status, "active");
+
+    bad = "visibility";
+    if (strcmp(sp->visibility, "private") && strcmp(sp->visibility, "public"))
+    {
+        goto bad;
+    }
+
+    bad = "status";
+    if (strcmp(sp->status, "active") && strcmp(sp->status, "disabled")) {
+        goto bad;
+    }
+
+    bad = "quota_bytes";
+    q = json_object_get(o, "quota_bytes");
+    if (q && !json_is_null(q)
+        && (!json_is_integer(q) || json_integer_value(q) < 0))
+    {
+        goto bad;
+    }
+
+    sp->quota_bytes = q ? json_integer_value(q) : 0;
+
+    bad = "created_at";
+    if (prov_rs_time(json_object_get(o, "created_at"), &t) != 0) {
+        goto bad;
+    }
+
+    sp->created_at = t ? t : prov_now();
+
+    req.tenant = sp->tenant;
+    req.name = sp->name;
+    req.purpose = sp->purpose;
+    req.quota_bytes = sp->quota_bytes;
+    req.public = 0;
+
+    if (prov_space_req_check(&req, err) != PROV_OK
+        || prov_config_bucket(&rs->ctx->cf, sp->tenant, sp->name, sp->id,
+                              sp->bucket, sizeof(sp->bucket), err)
+           != PROV_OK)
+    {
+        prov_err_prefix(err, "space %s", sp->id);
+        return PROV_ERR;
+    }
+
+    b = json_string_value(json_object_get(o, "bucket"));
+
+    if (b && strcmp(b, sp->bucket) != 0) {
+        prov_err_set(err, PROV_E_SOURCE, "space %s: bucket \"%.63s\" is not "
+                     "\"%s\" (bucket_pattern decides bucket names)", sp->id,
+                     b, sp->bucket);
+        return PROV_ERR;
+    }
+
+    return PROV_OK;
+
+bad:
+
+    prov_err_set(err, PROV_E_SOURCE, "space %.64s: missing or invalid "
+                 "\"%s\"", sp->id[0] ? sp->id : "?", bad);
+    return PROV_ERR;
+}
+
+
+/* an identity object (docs/rustshare-api.md "Identity") into id */
+
+static int
+prov_rs_ident_parse(json_t *o, prov_ident_t *id, json_t **sec, json_t **prev,
+    int64_t *prev_until, prov_err_t *err)
+{
+    json_t          *v;
+    int64_t          t;
+    const char      *bad;
+    prov_key_req_t   req;
+
+    memset(id, 0, sizeof(*id));
+    bad = "id";
+
+    PROV_RS_STR(o, "id", id->id, NULL);
+
+    if (!prov_rs_valid_id(id->id, "key_")) {
+        goto bad;
+    }
+
+    PROV_RS_STR(o, "access_key_id", id->access_key_id, NULL);
+
+    if (!prov_rs_valid_ak(id->access_key_id)) {
+        goto bad;
+    }
+
+    PROV_RS_STR(o, "space_id", id->space, NULL);
+
+    if (!prov_rs_valid_id(id->space, "sp_")) {
+        goto bad;
+    }
+
+    PROV_RS_STR(o, "name", id->name, NULL);
+    PROV_RS_STR(o, "permissions", id->mode, NULL);
+    PROV_RS_STR(o, "prefix", id->prefix, "");
+    PROV_RS_STR(o, "status", id->status, "active");
+
+    bad = "status";
+    if (strcmp(id->status, "active") && strcmp(id->status, "revoked")) {
+        goto bad;
+    }
+
+    bad = "immutable";
+    v = json_object_get(o, "immutable");
+    if (v && !json_is_boolean(v)) {
+        goto bad;
+    }
+
+    id->immutable = json_is_true(v);
+
+    bad = "expires_at";
+    if (prov_rs_time(json_object_get(o, "expires_at"), &id->expires_at)
+        != 0)
+    {
+        goto bad;
+    }
+
+    bad = "created_at";
+    if (prov_rs_time(json_object_get(o, "created_at"), &t) != 0) {
+        goto bad;
+    }
+
+    id->created_at = t ? t : prov_now();
+
+    bad = "secret";
+    *sec = json_object_get(o, "secret");
+    if (!json_is_object(*sec)) {
+        goto bad;
+    }
+
+    bad = "previous_secret";
+    *prev = json_object_get(o, "previous_secret");
+    *prev_until = 0;
+
+    if (*prev && json_is_null(*prev)) {
+        *prev = NULL;
+    }
+
+    if (*prev) {
+        if (!json_is_object(*prev)
+            || prov_rs_time(json_object_get(o, "previous_secret_valid_until"),
+                            prev_until) != 0
+            || *prev_until == 0)
+        {
+            goto bad;
+        }
+    }
+
+    req.name = id->name;
+    req.mode = id->mode;
+    req.prefix = id->prefix;
+    req.expires_in = 0;
+    req.immutable = id->immutable;
+
+    if (prov_key_req_check(&req, err) != PROV_OK) {
+        prov_err_prefix(err, "identity %s", id->id);
+        return PROV_ERR;
+    }
+
+    return PROV_OK;
+
+bad:
+
+    prov_err_set(err, PROV_E_SOURCE, "identity %.64s: missing or invalid "
+                 "\"%s\"", id->id[0] ? id->id : "?", bad);
+    return PROV_ERR;
+}
+
+
+/* opens a hand-over envelope and re-seals it for Redis (AAD prefix:ak) */
+
+static int
+prov_rs_reseal(prov_rs_t *rs, json_t *env, json_t *keys, const char *ak,
+    const char *aad_prefix, char **out, prov_err_t *err)
+{
+    int         rc;
+    char        aad[64];
+    prov_buf_t  plain;
+
+    prov_buf_init(&plain);
+    snprintf(aad, sizeof(aad), "%s:%s", aad_prefix, ak);
+
+    rc = prov_handover_open(rs->handover, env, keys, ak, &plain, err);
+
+    if (rc == PROV_OK) {
+        if (plain.len < 16 || plain.len > 128) {
+            prov_err_set(err, PROV_E_SOURCE, "secret must be 16 to 128 "
+                         "characters");
+            rc = PROV_ERR;
+
+        } else {
+            rc = prov_seal(&rs->ctx->key, plain.data, plain.len, aad, out,
+                           err);
+        }
+    }
+
+    prov_buf_wipe(&plain);
+
+    return rc;
+}
+
+
+/*
+ * Validation of the whole set before any write: every object parses,
+ * unchanged objects (same digest) are skipped, identities reference a
+ * space that exists after the set, access key ids are not taken by
+ * another identity, bucket names are free, and every secret envelope
+ * opens.  Any failure refuses the set.
+ */
+
+static int
+prov_rs_prepare(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err)
+{
+    char             *sp_of, *ak_of, *dig;
+    size_t            i;
+    json_t           *sec, *prev, *target, *buckets;
+    int64_t           until;
+    prov_space_t      sp;
+    prov_ident_t      id;
+    prov_rs_item_t   *it;
+
+    buckets = json_object();
+    if (buckets == NULL) {
+        prov_err_set(err, PROV_E_SYS, "out of memory");
+        return PROV_ERR;
+    }
+
+    if (!set->full
+        && (prov_rs_pipe(rs, "HGET " PROV_K_RS_SPACES " %s", set->sp,
+                         set->nsp, 0, err) != PROV_OK
+            || prov_rs_pipe(rs, "HGET " PROV_K_RS_IDENTS " %s", set->id,
+                            set->nid, 0, err) != PROV_OK))
+    {
+        goto failed;
+    }
+
+    /* spaces */
+
+    for (i = 0; i < set->nsp; i++) {
+        it = &set->sp[i];
+
+        if (it->obj == NULL) {
+            it->skip = (it->managed == NULL);
+            continue;
+        }
+
+        if (prov_rs_space_parse(rs, it->obj, &sp, err) != PROV_OK) {
+            goto failed;
+        }
+
+        prov_rs_digest(it->obj, it->digest);
+        it->skip = (it->managed && strcmp(it->managed, it->digest) == 0);
+
+        if (json_object_get(buckets, sp.bucket)) {
+            prov_err_set(err, PROV_E_SOURCE, "spaces %s and %s share bucket "
+                         "\"%s\"", json_string_value(json_object_get(
+                         buckets, sp.bucket)), sp.id, sp.bucket);
+            goto failed;
+        }
+
+        json_object_set_new(buckets, sp.bucket, json_string(sp.id));
+
+        it->bucket = strdup(sp.bucket);
+        if (it->bucket == NULL) {
+            prov_err_set(err, PROV_E_SYS, "out of memory");
+            goto failed;
+        }
+    }
+
+    /* who holds each bucket now (a space id, or nil) */
+
+    if (prov_rs_pipe(rs, "GET " PROV_K_BUCKET, set->sp, set->nsp, 2, err)
+        != PROV_OK)
+    {
+        goto failed;
+    }
+
+    for (i = 0; i < set->nsp; i++) {
+        it = &set->sp[i];
+
+        if (it->obj == NULL || it->skip) {
+            continue;
+        }
+
+        if (it->managed == NULL && it->owner == NULL) {
+            it->is_new = 1;
+            continue;
+        }
+
+        it->cur = calloc(1, sizeof(prov_space_t));
+        if (it->cur == NULL) {
+            prov_err_set(err, PROV_E_SYS, "out of memory");
+            goto failed;
+        }
+
+        if (prov_space_get(rs->ctx, it->id, it->cur, err) == PROV_OK) {
+            if (strcmp(it->cur->bucket, it->bucket) != 0) {
+                prov_err_set(err, PROV_E_SOURCE, "space %s: its bucket is "
+                             "\"%s\" and cannot become \"%s\"", it->id,
+                             it->cur->bucket, it->bucket);
+                goto failed;
+            }
+
+            continue;
+        }
+
+        if (err->code != PROV_E_NOTFOUND) {
+            goto failed;
+        }
+
+        free(it->cur);
+        it->cur = NULL;
+
+        if (it->owner) {
+            prov_err_set(err, PROV_E_SOURCE, "space %s: bucket \"%s\" "
+                         "already belongs to space %.24s", it->id, it->bucket,
+                         it->owner);
+            goto failed;
+        }
+
+        it->is_new = 1;
+    }
+
+    /* identities: the space's tenant (also proves it exists): from the set,
+     * else from Redis */
+
+    for (i = 0; i < set->nid; i++) {
+        it = &set->id[i];
+
+        if (it->obj == NULL) {
+            continue;
+        }
+
+        target = json_object_get(set->spaces, json_string_value(
+                                     json_object_get(it->obj, "space_id")));
+
+        if (json_is_object(target)) {
+            it->tenant = strdup(json_string_value(json_object_get(target,
+                                                                "tenant_id")));
+            if (it->tenant == NULL) {
+                prov_err_set(err, PROV_E_SYS, "out of memory");
+                goto failed;
+            }
+        }
+    }
+
+    if (prov_rs_pipe(rs, "HGET " PROV_K_SPACE " tenant", set->id, set->nid,
+                     1, err) != PROV_OK)
+    {
+        goto failed;
+    }
+
+    for (i = 0; i < set->nid; i++) {
+        it = &set->id[i];
+
+        if (it->obj == NULL) {
+            it->skip = (it->managed == NULL);
+            continue;
+        }
+
+        if (prov_rs_ident_parse(it->obj, &id, &sec, &prev, &until, err)
+            != PROV_OK)
+        {
+            goto failed;
+        }
+
+        prov_rs_digest(it->obj, it->digest);
+
+        /* the space after the set: upserted, deleted, or as in Redis */
+
+        target = json_object_get(set->spaces, id.space);
+
+        if (target && json_is_null(target)) {
+            /* its space is deleted in this set, and it with it */
+            it->skip = 1;
+            continue;
+        }
+
+        if (target == NULL && it->tenant == NULL) {
+            prov_err_set(err, PROV_E_SOURCE, "identity %s: unknown space "
+                         "\"%s\"", id.id, id.space);
+            goto failed;
+        }
+
+        /* a managed identity keeps its space and access key id */
+
+        if (it->managed) {
+            sp_of = it->managed;
+            ak_of = strchr(sp_of, ' ');
+            dig = ak_of ? strchr(ak_of + 1, ' ') : NULL;
+
+            if (dig == NULL
+                || strncmp(sp_of, id.space, (size_t) (ak_of - sp_of)) != 0
+                || strncmp(ak_of + 1, id.access_key_id,
+                           (size_t) (dig - ak_of - 1)) != 0)
+            {
+                prov_err_set(err, PROV_E_SOURCE, "identity %s: its space and "
+                             "access key id cannot change", id.id);
+                goto failed;
+            }
+
+            if (strcmp(dig + 1, it->digest) == 0) {
+                it->skip = 1;
+                continue;
+            }
+        }
+    }
+
+    /* access key ids held by other identities (local ones included) */
+
+    if (prov_rs_pipe(rs, "HGET " PROV_K_AK " id", set->id, set->nid, 3, err)
+        != PROV_OK)
+    {
+        goto failed;
+    }
+
+    for (i = 0; i < set->nid; i++) {
+        it = &set->id[i];
+
+        if (it->obj && !it->skip && it->owner
+            && strcmp(it->owner, it->id) != 0)
+        {
+            prov_err_set(err, PROV_E_SOURCE, "identity %s: its access key id "
+                         "belongs to identity %.24s", it->id, it->owner);
+            goto failed;
+        }
+    }
+
+    /* the secrets: open every envelope, re-seal with the key file */
+
+    for (i = 0; i < set->nid; i++) {
+        it = &set->id[i];
+
+        if (it->obj == NULL || it->skip) {
+            continue;
+        }
+
+        (void) prov_rs_ident_parse(it->obj, &id, &sec, &prev, &until, err);
+
+        if (prov_rs_reseal(rs, sec, set->keys, id.access_key_id, "ak",
+                           &it->sealed, err) != PROV_OK
+            || (prev
+                && prov_rs_reseal(rs, prev, set->keys, id.access_key_id,
+                                  "ak-prev", &it->sealed_prev, err)
+                   != PROV_OK))
+        {
+            prov_err_prefix(err, "identity %s", id.id);
+            goto failed;
+        }
+    }
+
+    json_decref(buckets);
+
+    return PROV_OK;
+
+failed:
+
+    json_decref(buckets);
+
+    return PROV_ERR;
+}
+
+
+/* ------------------------------------------------------------ apply */
+
+
+static int
+prov_rs_leader(prov_rs_t *rs, prov_err_t *err)
+{
+    if (rs->leader && !rs->leader(rs->leader_data)) {
+        prov_err_set(err, PROV_E_BUSY, "lost the leader lease: not writing");
+        return PROV_ERR;
+    }
+
+    return PROV_OK;
+}
+
+
+/*
+ * Backend side first (an identity is published only after its space's
+ * backend exists): new spaces get their user, bucket and quota; changed
+ * spaces their quota, and enabling happens before Redis.  A failure marks
+ * the space (and so its identities) failed: not published this pass.
+ */
+
+static int
+prov_rs_backend(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res)
+{
+    int                 enabled;
+    char                aad[64];
+    size_t              i;
+    prov_err_t          e;
+    prov_space_t        sp;
+    prov_store_t       *st;
+    prov_rs_item_t     *it;
+    prov_store_space_t  ss;
+
+    st = &rs->ctx->store;
+
+    for (i = 0; i < set->nsp; i++) {
+        it = &set->sp[i];
+
+        if (it->obj == NULL || it->skip) {
+            continue;
+        }
+
+        (void) prov_rs_space_parse(rs, it->obj, &sp, &e);
+        enabled = (strcmp(sp.status, "active") == 0);
+
+        memset(&ss, 0, sizeof(ss));
+        ss.space_id = sp.id;
+        ss.tenant = sp.tenant;
+        ss.name = sp.name;
+        ss.bucket = sp.bucket;
+        ss.quota_bytes = sp.quota_bytes;
+        ss.enabled = 1;
+
+        if (it->is_new) {
+            if (prov_store_create_space(st, &ss, &e) != PROV_OK
+                || (!enabled && st->ops->set_enabled(st, &ss, 0, &e)
+                                != PROV_OK))
+            {
+                goto failed;
+            }
+
+            it->cur = calloc(1, sizeof(prov_space_t));
+            if (it->cur == NULL) {
+                prov_err_set(&e, PROV_E_SYS, "out of memory");
+                goto failed;
+            }
+
+            snprintf(aad, sizeof(aad), "backend:%s", sp.id);
+            snprintf(it->cur->backend_ak, sizeof(it->cur->backend_ak), "%s",
+                     ss.backend_ak);
+            it->cur->created_at = sp.created_at;
+
+            if (prov_seal(&rs->ctx->key, ss.backend_sk,
+                          strlen(ss.backend_sk), aad,
+                          &it->cur->backend_secret, &e) != PROV_OK)
+            {
+                goto failed;
+            }
+
+            prov_store_space_wipe(&ss);
+            continue;
+        }
+
+        snprintf(ss.backend_ak, sizeof(ss.backend_ak), "%s",
+                 it->cur->backend_ak);
+
+        if (sp.quota_bytes != it->cur->quota_bytes
+            && st->ops->set_quota(st, &ss, &e) != PROV_OK)
+        {
+            goto failed;
+        }
+
+        if (enabled && strcmp(it->cur->status, "active") != 0
+            && st->ops->set_enabled(st, &ss, 1, &e) != PROV_OK)
+        {
+            goto failed;
+        }
+
+        it->disable = (!enabled && strcmp(it->cur->status, "active") == 0);
+
+        prov_store_space_wipe(&ss);
+        continue;
+
+    failed:
+
+        prov_store_space_wipe(&ss);
+        prov_log(PROV_LOG_ERR, "rustshare", "space %s: backend: %s (retried "
+                 "next pass)", it->id, e.msg);
+        it->failed = 1;
+        res->failed++;
+    }
+
+    return PROV_OK;
+}
+
+
+/*
+ * Redis: space records, then identities, then identity deletions, in
+ * pipelined MULTI/EXEC batches; every record is written with its managed
+ * digest and its invalidation in the same transaction.
+ */
+
+static int
+prov_rs_write(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res,
+    prov_err_t *err)
+{
+    int              pass, queued;
+    char             val[128], *ak, *sp_id;
+    size_t           i, n, objs;
+    json_t          *sec, *prev, *failed;
+    int64_t          until;
+    prov_err_t       e;
+    prov_space_t     sp;
+    prov_ident_t     id;
+    prov_redis_t    *r;
+    prov_rs_item_t  *it, *items;
+
+    r = &rs->ctx->redis;
+    failed = NULL;
+
+    for (i = 0; i < set->nsp; i++) {
+        if (set->sp[i].failed) {
+            if (failed == NULL) {
+                failed = json_object();
+            }
+
+            json_object_set_new(failed, set->sp[i].id, json_true());
+        }
+    }
+
+    for (pass = 0; pass < 3; pass++) {
+        items = pass == 0 ? set->sp : set->id;
+        n = pass == 0 ? set->nsp : set->nid;
+        queued = 0;
+        objs = 0;
+
+        for (i = 0; i <= n; i++) {
+
+            if (queued && (i == n || objs >= PROV_RS_BATCH)) {
+                if (prov_rs_leader(rs, err) != PROV_OK
+                    || prov_redis_tx_exec(r, err) != PROV_OK)
+                {
+                    json_decref(failed);
+                    return PROV_ERR;
+                }
+
+                queued = 0;
+                objs = 0;
+            }
+
+            if (i == n) {
+                break;
+            }
+
+            it = &items[i];
+
+            if (it->skip || it->failed
+                || (pass < 2 && it->obj == NULL)
+                || (pass == 2 && it->obj != NULL))
+            {
+                continue;
+            }
+
+            /* no identity before its space's backend exists */
+
+            if (pass == 1 && failed
+                && json_object_get(failed, json_string_value(
+                       json_object_get(it->obj, "space_id"))))
+            {
+                it->failed = 1;
+                res->failed++;
+                continue;
+            }
+
+            if (!queued) {
+                if (prov_redis_tx_begin(r, err) != PROV_OK) {
+                    json_decref(failed);
+                    return PROV_ERR;
+                }
+
+                queued = 1;
+            }
+
+            objs++;
+
+            if (pass == 0) {
+                (void) prov_rs_space_parse(rs, it->obj, &sp, &e);
+                snprintf(sp.backend_ak, sizeof(sp.backend_ak), "%s",
+                         it->cur->backend_ak);
+                sp.backend_secret = it->cur->backend_secret;
+
+                if (!it->is_new) {
+                    sp.created_at = it->cur->created_at;
+                }
+
+                prov_space_tx_hset(r, &sp);
+
+                if (it->is_new) {
+                    prov_redis_tx_append(r, "SET " PROV_K_BUCKET " %s",
+                                         sp.bucket, sp.id);
+                    prov_redis_tx_append(r, "SADD %s %s", PROV_K_IDX_SPACES,
+                                         sp.id);
+                }
+
+                prov_redis_tx_append(r, "HSET %s %s %s", PROV_K_RS_SPACES,
+                                     sp.id, it->digest);
+                prov_redis_tx_append(r, "PUBLISH %s space:%s", PROV_CHANNEL,
+                                     sp.id);
+                res->spaces_written++;
+                continue;
+            }
+
+            if (pass == 1) {
+                (void) prov_rs_ident_parse(it->obj, &id, &sec, &prev, &until,
+                                           &e);
+                snprintf(id.tenant, sizeof(id.tenant), "%s",
+                         it->tenant ? it->tenant : "");
+                id.secret = it->sealed;
+
+                prov_ident_tx_hset(r, &id);
+
+                if (it->sealed_prev) {
+                    prov_redis_tx_append(r, "HSET " PROV_K_AK " secret_prev %s"
+                                         " secret_prev_until %lld",
+                                         id.access_key_id, it->sealed_prev,
+                                         (long long) until);
+
+                } else if (it->owner) {
+                    /* an existing record may hold an older grace period */
+                    prov_redis_tx_append(r, "HDEL " PROV_K_AK " secret_prev "
+                                         "secret_prev_until",
+                                         id.access_key_id);
+                }
+
+                prov_redis_tx_append(r, "SADD " PROV_K_IDX_KEYS " %s",
+                                     id.space, id.access_key_id);
+                prov_redis_tx_append(r, "SET " PROV_K_KEYID " %s", id.id,
+                                     id.access_key_id);
+
+                snprintf(val, sizeof(val), "%s %s %s", id.space,
+                         id.access_key_id, it->digest);
+                prov_redis_tx_append(r, "HSET %s %s %s", PROV_K_RS_IDENTS,
+                                     id.id, val);
+                prov_redis_tx_append(r, "PUBLISH %s ak:%s", PROV_CHANNEL,
+                                     id.access_key_id);
+                res->identities_written++;
+                continue;
+            }
+
+            /* pass 2: identity deletion; managed = "space ak digest" */
+
+            snprintf(val, sizeof(val), "%s", it->managed);
+            sp_id = val;
+            ak = strchr(val, ' ');
+
+            if (ak == NULL || strchr(ak + 1, ' ') == NULL) {
+                prov_redis_tx_append(r, "HDEL %s %s", PROV_K_RS_IDENTS,
+                                     it->id);
+                continue;
+            }
+
+            *ak++ = '\0';
+            *strchr(ak, ' ') = '\0';
+
+            prov_redis_tx_append(r, "DEL " PROV_K_AK, ak);
+            prov_redis_tx_append(r, "SREM " PROV_K_IDX_KEYS " %s", sp_id, ak);
+            prov_redis_tx_append(r, "DEL " PROV_K_KEYID, it->id);
+            prov_redis_tx_append(r, "HDEL %s %s", PROV_K_RS_IDENTS, it->id);
+            prov_redis_tx_append(r, "PUBLISH %s ak:%s", PROV_CHANNEL, ak);
+            res->identities_deleted++;
+        }
+    }
+
+    json_decref(failed);
+
+    return PROV_OK;
+}
+
+
+/*
+ * Space deletions last: prov_space_delete takes the space and its
+ * identities out of Redis (and the caches) in one transaction with a
+ * tombstone, then deletes the backend; the daemon finishes a backend
+ * deletion that fails.  Then the managed digests go.
+ */
+
+static int
+prov_rs_delete_spaces(prov_rs_t *rs, prov_rs_set_t *set,
+    prov_rs_result_t *res, prov_err_t *err)
+{
+    size_t           i, k, n;
+    char           **aks;
+    prov_err_t       e;
+    redisReply      *reply;
+    prov_space_t     sp;
+    prov_rs_item_t  *it;
+
+    for (i = 0; i < set->nsp; i++) {
+        it = &set->sp[i];
+
+        if (it->obj != NULL || it->skip) {
+            continue;
+        }
+
+        if (prov_rs_leader(rs, err) != PROV_OK) {
+            return PROV_ERR;
+        }
+
+        if (prov_space_get(rs->ctx, it->id, &sp, &e) == PROV_OK) {
+            if (prov_key_ids(rs->ctx, sp.id, &aks, &n, err) != PROV_OK) {
+                prov_space_free(&sp);
+                return PROV_ERR;
+            }
+
+            if (prov_space_delete(rs->ctx, &sp, &e) != PROV_OK) {
+                if (e.code != PROV_E_STORAGE) {
+                    prov_ids_free(aks, n);
+                    prov_space_free(&sp);
+                    *err = e;
+                    return PROV_ERR;
+                }
+
+                prov_log(PROV_LOG_WARN, "rustshare", "%s", e.msg);
+            }
+
+            for (k = 0; k < n; k++) {
+                reply = prov_redis_cmd(&rs->ctx->redis, err,
+                                       "EVAL %s 1 %s %s",
+                                       "for _, f in ipairs(redis.call("
+                                       "'hkeys', KEYS[1])) do "
+                                       "local v = redis.call('hget', "
+                                       "KEYS[1], f) "
+                                       "if string.find(v, ' ' .. ARGV[1] .. "
+                                       "' ', 1, true) then "
+                                       "redis.call('hdel', KEYS[1], f) end "
+                                       "end return 0",
+                                       PROV_K_RS_IDENTS, aks[k]);
+                if (reply) {
+                    freeReplyObject(reply);
+                }
+            }
+
+            prov_ids_free(aks, n);
+            prov_space_free(&sp);
+
+        } else if (e.code != PROV_E_NOTFOUND) {
+            *err = e;
+            return PROV_ERR;
+        }
+
+        reply = prov_redis_cmd(&rs->ctx->redis, err, "HDEL %s %s",
+                               PROV_K_RS_SPACES, it->id);
+        if (reply == NULL) {
+            return PROV_ERR;
+        }
+
+        freeReplyObject(reply);
+        res->spaces_deleted++;
+    }
+
+    return PROV_OK;
+}
+
+#undef PROV_RS_STR
+
+
+/*
+ * Applies a fetched change set (the middle of a pass): validation of the
+ * whole set, then backend, Redis and the suspensions of disabled spaces.
+ * PROV_ERR with nothing written when the set is refused; PROV_ERR with
+ * res->failed > 0 when some objects' backend failed (the rest applied).
+ */
+
+int
+prov_rs_apply(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res,
+    prov_err_t *err)
+{
+    size_t  i;
+    double  t0;
+
+    t0 = prov_rs_ms();
+
+    if (prov_rs_items(rs, set, err) != PROV_OK
+        || prov_rs_prepare(rs, set, err) != PROV_OK)
+    {
+        prov_err_prefix(err, "refusing RustShare revision %lld, nothing "
+                        "applied", (long long) set->revision);
+        return PROV_ERR;
+    }
+
+    for (i = 0; i < set->nsp; i++) {
+        res->skipped += set->sp[i].skip;
+    }
+
+    for (i = 0; i < set->nid; i++) {
+        res->skipped += set->id[i].skip;
+    }
+
+    res->prepare_ms = prov_rs_ms() - t0;
+
+    if (prov_rs_leader(rs, err) != PROV_OK || prov_ctx_store(rs->ctx, err)
+                                              != PROV_OK)
+    {
+        return PROV_ERR;
+    }
+
+    t0 = prov_rs_ms();
+    prov_rs_backend(rs, set, res);
+    res->backend_ms = prov_rs_ms() - t0;
+
+    t0 = prov_rs_ms();
+
+    if (prov_rs_write(rs, set, res, err) != PROV_OK
+        || prov_rs_delete_spaces(rs, set, res, err) != PROV_OK)
+    {
+        return PROV_ERR;
+    }
+
+    res->redis_ms = prov_rs_ms() - t0;
+
+    /* suspend the backend users of spaces just disabled (gateway first) */
+
+    for (i = 0; i < set->nsp; i++) {
+        prov_err_t          e;
+        prov_store_space_t  ss;
+
+        if (!set->sp[i].disable || set->sp[i].failed) {
+            continue;
+        }
+
+        memset(&ss, 0, sizeof(ss));
+        ss.space_id = set->sp[i].cur->id;
+        ss.tenant = set->sp[i].cur->tenant;
+        ss.name = set->sp[i].cur->name;
+        ss.bucket = set->sp[i].cur->bucket;
+        snprintf(ss.backend_ak, sizeof(ss.backend_ak), "%s",
+                 set->sp[i].cur->backend_ak);
+
+        if (rs->ctx->store.ops->set_enabled(&rs->ctx->store, &ss, 0, &e)
+            != PROV_OK)
+        {
+            prov_log(PROV_LOG_WARN, "rustshare", "space %s disabled at the "
+                     "gateway; suspending its backend user failed (reconcile "
+                     "repairs it): %s", set->sp[i].id, e.msg);
+        }
+    }
+
+    if (res->failed) {
+        prov_err_set(err, PROV_E_STORAGE, "%zu objects of RustShare revision "
+                     "%lld could not be applied (backend); the rest is "
+                     "applied and the next pass retries", res->failed,
+                     (long long) set->revision);
+        return PROV_ERR;
+    }
+
+    return PROV_OK;
+}

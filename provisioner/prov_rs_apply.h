@@ -1,0 +1,65 @@
+
+/*
+ * objspace-provisioner: applying a RustShare change set (internal to
+ * prov_rustshare.c and prov_rs_apply.c).  docs/rustshare-api.md, "Apply
+ * semantics".
+ */
+
+#ifndef PROV_RS_APPLY_H
+#define PROV_RS_APPLY_H
+
+
+#include "prov_rustshare.h"
+
+
+#define PROV_RS_BATCH        512        /* objects per MULTI/EXEC */
+#define PROV_RS_PIPE         8192       /* commands per read pipeline */
+#define PROV_RS_DIGEST_LEN   32
+
+
+typedef struct {
+    const char    *id;
+    json_t        *obj;             /* borrowed from the set; NULL: delete */
+    char          *sealed;          /* identity: secret, key-file sealed */
+    char          *sealed_prev;
+    char          *managed;         /* value in the managed hash or NULL */
+    char          *tenant;          /* identity: its space's tenant */
+    char          *bucket;          /* space: its bucket name */
+    char          *owner;           /* who holds the bucket / access key */
+    prov_space_t  *cur;             /* space: the record in Redis */
+    char           digest[PROV_RS_DIGEST_LEN + 1];
+    unsigned       skip:1;          /* unchanged */
+    unsigned       is_new:1;        /* space: not in Redis yet */
+    unsigned       failed:1;        /* backend failed: next pass retries */
+    unsigned       disable:1;       /* space: suspend the backend after */
+} prov_rs_item_t;
+
+
+typedef struct {
+    json_t          *spaces;        /* id -> object, or null: delete */
+    json_t          *idents;
+    json_t          *keys;          /* data_keys: dek id -> wrapped DEK */
+    int64_t          revision;
+    int              full;
+    prov_rs_item_t  *sp;
+    size_t           nsp;
+    prov_rs_item_t  *id;
+    size_t           nid;
+} prov_rs_set_t;
+
+
+/* prefix + 16 lowercase hex */
+int prov_rs_valid_id(const char *s, const char *prefix);
+/* "RS3" + 17 of [A-Z2-7] */
+int prov_rs_valid_ak(const char *s);
+/* RFC 3339 UTC (or null -> 0): 0 ok, -1 malformed */
+int prov_rs_time(json_t *v, int64_t *t);
+/* monotonic milliseconds, for the pass's timings */
+double prov_rs_ms(void);
+
+int prov_rs_apply(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res,
+    prov_err_t *err);
+void prov_rs_set_free(prov_rs_set_t *set);
+
+
+#endif /* PROV_RS_APPLY_H */
