@@ -27,10 +27,6 @@ static int prov_rs_pipe(prov_rs_t *rs, const char *fmt,
     prov_rs_item_t *items, size_t n, int which, prov_err_t *err);
 static int prov_rs_items_of(json_t *map, prov_rs_item_t **out, size_t *n,
     prov_err_t *err);
-static int prov_rs_space_parse(prov_rs_t *rs, json_t *o, prov_space_t *sp,
-    prov_err_t *err);
-static int prov_rs_ident_parse(json_t *o, prov_ident_t *id, json_t **sec,
-    json_t **prev, int64_t *prev_until, prov_err_t *err);
 static int prov_rs_reseal(prov_rs_t *rs, json_t *env, json_t *keys,
     const char *ak, const char *aad_prefix, char **out, prov_err_t *err);
 static int prov_rs_items(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err);
@@ -425,7 +421,7 @@ prov_rs_set_free(prov_rs_set_t *set)
 
 /* a space object (docs/rustshare-api.md "Space") into sp, validated */
 
-static int
+int
 prov_rs_space_parse(prov_rs_t *rs, json_t *o, prov_space_t *sp,
     prov_err_t *err)
 {
@@ -513,7 +509,7 @@ bad:
 
 /* an identity object (docs/rustshare-api.md "Identity") into id */
 
-static int
+int
 prov_rs_ident_parse(json_t *o, prov_ident_t *id, json_t **sec, json_t **prev,
     int64_t *prev_until, prov_err_t *err)
 {

@@ -57,6 +57,13 @@ int prov_rs_time(json_t *v, int64_t *t);
 /* monotonic milliseconds, for the pass's timings */
 double prov_rs_ms(void);
 
+/* one object of a set, validated (docs/rustshare-api.md "Objects"); the
+ * identity's envelopes are borrowed from o */
+int prov_rs_space_parse(prov_rs_t *rs, json_t *o, prov_space_t *sp,
+    prov_err_t *err);
+int prov_rs_ident_parse(json_t *o, prov_ident_t *id, json_t **sec,
+    json_t **prev, int64_t *prev_until, prov_err_t *err);
+
 int prov_rs_apply(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res,
     prov_err_t *err);
 void prov_rs_set_free(prov_rs_set_t *set);
