@@ -253,6 +253,7 @@ with open(control, "w") as f:
                sorted(signatures)[0], key["sk"]))
 tap.is_(len(find([control], dict(secrets_, **names))), 4,
         "control: the search finds a key, the token, a signature, a secret")
+os.remove(control)      # it holds secrets on purpose: not a log to keep
 
 
 search(nginx_logs + redis_logs, dict(secrets_, **names),

@@ -31,7 +31,9 @@ if len(secrets) < 10:
 
 
 LOGS = (".log", ".err", ".jsonl", ".rdb", ".aof", ".conf", ".spool")
-CLIENT_CONFIGS = ("rclone.conf", "s3cfg.conf", "provisioner.conf")
+# client configurations hold their client's key by design
+CLIENT_CONFIGS = ("rclone.conf", "s3cfg.conf", "provisioner.conf",
+                  "aptly.conf")
 
 
 def searched(path):
