@@ -14,6 +14,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -444,6 +445,21 @@ r = subprocess.run([prov.BIN, "--config", tls_conf, "--json", "sync"],
 tap.ok(r.returncode == 0 and json.loads(r.stdout or "{}").get("mode")
        == "snapshot", "TLS with rustshare_ca_file: sync works")
 tfake.stop()
+
+# ------------------------------------------------------------ valgrind
+
+if shutil.which("valgrind"):
+    fake.post("identity", ident(1, 1, NEW1, previous_secret_plain=SEC[1],
+                                previous_secret_valid_until=until))
+    r = subprocess.run(["valgrind", "-q", "--leak-check=full",
+                        "--errors-for-leak-kinds=definite,indirect",
+                        "--error-exitcode=9", prov.BIN, "--config", p.conf,
+                        "sync", "--full"], capture_output=True, text=True,
+                       timeout=300)
+    tap.ok(r.returncode == 0, "valgrind: a full sync (envelopes, re-seal, "
+           "batches) is clean (%s)" % r.stderr.strip()[-300:])
+else:
+    tap.skip("valgrind not installed")
 
 # ------------------------------------------------------------ daemon
 
