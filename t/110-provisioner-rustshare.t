@@ -157,6 +157,7 @@ def refused(n, secret, bucket):
 
 SEC = {n: seed.new_secret_key().replace("+", "x").replace("/", "y")
        for n in range(1, 10)}
+seed.record_secret(TOKEN, *SEC.values())       # for t/990-secrets-sweep
 BUCKET1 = "t-%s-s1" % TEN          # prov.Provisioner: t-{tenant}-{name}
 BUCKET2 = "t-%s-s2" % TEN
 
@@ -237,6 +238,7 @@ tap.ok(works(4, SEC[4], BUCKET2), "the new identity works (%s)" % works.last)
 
 # rotation with a grace period: both secrets work
 NEW1 = seed.new_secret_key().replace("+", "x").replace("/", "y")
+seed.record_secret(NEW1)
 until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 600))
 fake.post("identity", ident(1, 1, NEW1, previous_secret_plain=SEC[1],
                             previous_secret_valid_until=until))

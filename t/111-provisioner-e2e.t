@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "lib"))
 import prov       # noqa: E402
 import rawclient  # noqa: E402
+import seed       # noqa: E402
 import stack      # noqa: E402
 import tap        # noqa: E402
 
@@ -104,6 +105,7 @@ SK = (re.search(r"^Secret Key: (\S+)$", out, re.M) or [None, ""])[1]
 KID = (re.search(r"^Key ID: (\S+)$", out, re.M) or [None, ""])[1]
 tap.ok(AK.startswith("RS3") and len(SK) == 40 and KID.startswith("key_"),
        "key create prints access key, secret and key id")
+seed.record_secret(SK)                  # for t/990-secrets-sweep
 sec = sections(out)
 tap.is_(sorted(sec), ["aws", "rclone", "s3cmd"],
         "three examples printed: aws, s3cmd, rclone")
@@ -194,6 +196,7 @@ OBJ = "releases/release.tar.gz"          # the key is limited to releases/
 
 r = p.cli("key", "rotate", AK, json_out=False)
 NEW = (re.search(r"^Secret Key: (\S+)$", r.stdout, re.M) or [None, ""])[1]
+seed.record_secret(NEW)
 tap.ok(r.returncode == 0 and len(NEW) == 40 and NEW != SK,
        "key rotate prints a new secret once")
 got, waited = until(lambda: get(AK, SK, BUCKET, OBJ)[1], "SignatureDoesNotMatch")
@@ -204,6 +207,7 @@ tap.is_(get(AK, NEW, BUCKET, OBJ)[0], 200, "after rotate the new secret works")
 # with a grace period both work until it ends
 r = p.cli("key", "rotate", AK, "--grace", "4s")
 NEWER = (r.json or {}).get("secret_access_key", "")
+seed.record_secret(NEWER, sk2)
 t_rot = time.time()
 tap.ok(r.returncode == 0 and NEWER and (r.json or {}).get(
     "previous_secret_valid_until"), "key rotate --grace 4s")
