@@ -144,9 +144,6 @@ static void ngx_http_objspace_audit_emit(ngx_http_objspace_audit_t *a,
     ngx_uint_t status);
 static u_char *ngx_http_objspace_audit_field(u_char *p, u_char *end,
     const char *name, ngx_str_t *value);
-static u_char *ngx_http_objspace_audit_dec(u_char *p, uint64_t n);
-static u_char *ngx_http_objspace_audit_bulk(u_char *p, u_char *data,
-    size_t len);
 static ngx_uint_t ngx_http_objspace_audit_full(ngx_http_objspace_audit_t *a);
 static void ngx_http_objspace_audit_flush(ngx_event_t *ev);
 static void ngx_http_objspace_audit_deliver(ngx_http_objspace_audit_t *a);
@@ -823,7 +820,7 @@ ngx_http_objspace_audit_emit(ngx_http_objspace_audit_t *a,
     ngx_str_null(&empty);
 
     a->seq++;
-    seq_len = ngx_http_objspace_audit_dec(seq, a->seq) - seq;
+    seq_len = ngx_http_objspace_redis_dec(seq, a->seq) - seq;
 
     ngx_http_objspace_metrics_count(NGX_HTTP_OBJSPACE_M_AUDIT_EVENTS, 1);
 
@@ -840,7 +837,7 @@ ngx_http_objspace_audit_emit(ngx_http_objspace_audit_t *a,
     p = ngx_http_objspace_audit_field(p, end, "id", &v);
 
     v.data = num[0];
-    v.len = ngx_http_objspace_audit_dec(num[0],
+    v.len = ngx_http_objspace_redis_dec(num[0],
                                         (uint64_t) r->start_sec * 1000
                                         + r->start_msec)
             - num[0];
@@ -880,17 +877,17 @@ ngx_http_objspace_audit_emit(ngx_http_objspace_audit_t *a,
     p = ngx_http_objspace_audit_field(p, end, "ua", &v);
 
     v.data = num[1];
-    v.len = ngx_http_objspace_audit_dec(num[1], status) - num[1];
+    v.len = ngx_http_objspace_redis_dec(num[1], status) - num[1];
     p = ngx_http_objspace_audit_field(p, end, "status", &v);
 
     v.data = num[2];
-    v.len = ngx_http_objspace_audit_dec(num[2],
+    v.len = ngx_http_objspace_redis_dec(num[2],
                                         ngx_max(r->request_length, 0))
             - num[2];
     p = ngx_http_objspace_audit_field(p, end, "bytes_in", &v);
 
     v.data = num[3];
-    v.len = ngx_http_objspace_audit_dec(num[3],
+    v.len = ngx_http_objspace_redis_dec(num[3],
                                         ngx_max(r->connection->sent, 0))
             - num[3];
     p = ngx_http_objspace_audit_field(p, end, "bytes_out", &v);
@@ -967,10 +964,14 @@ ngx_http_objspace_audit_emit(ngx_http_objspace_audit_t *a,
     {
         u_char  pre[64 + 2 * NGX_INT64_LEN];
 
-        q = ngx_http_objspace_audit_bulk(pre, a->amcf->worker,
+        q = ngx_http_objspace_redis_bulk(pre, a->amcf->worker,
                                          NGX_HTTP_OBJSPACE_WORKER_ID_LEN);
-        q = ngx_http_objspace_audit_bulk(q, seq, seq_len);
-        q = ngx_sprintf(q, "$2\r\n%02ui\r\n", nfields);
+        q = ngx_http_objspace_redis_bulk(q, seq, seq_len);
+        q = ngx_cpymem(q, "$2\r\n", sizeof("$2\r\n") - 1);
+        *q++ = (u_char) ('0' + nfields / 10 % 10);
+        *q++ = (u_char) ('0' + nfields % 10);
+        *q++ = '\r';
+        *q++ = '\n';
 
         fields -= q - pre;
         ngx_memcpy(fields, pre, q - pre);
@@ -1049,49 +1050,9 @@ ngx_http_objspace_audit_field(u_char *p, u_char *end, const char *name,
         return NULL;
     }
 
-    p = ngx_http_objspace_audit_bulk(p, (u_char *) name, n);
+    p = ngx_http_objspace_redis_bulk(p, (u_char *) name, n);
 
-    return ngx_http_objspace_audit_bulk(p, value->data, value->len);
-}
-
-
-/* one RESP bulk string ("$LEN\r\nDATA\r\n"); room is the caller's */
-
-static u_char *
-ngx_http_objspace_audit_bulk(u_char *p, u_char *data, size_t len)
-{
-    *p++ = '$';
-    p = ngx_http_objspace_audit_dec(p, len);
-    *p++ = '\r';
-    *p++ = '\n';
-
-    if (len) {                       /* an empty value may have no data */
-        p = ngx_cpymem(p, data, len);
-    }
-
-    *p++ = '\r';
-    *p++ = '\n';
-
-    return p;
-}
-
-
-/* n in decimal (the event is formatted per request: no ngx_sprintf) */
-
-static u_char *
-ngx_http_objspace_audit_dec(u_char *p, uint64_t n)
-{
-    u_char  *t;
-    u_char   tmp[NGX_INT64_LEN];
-
-    t = tmp + NGX_INT64_LEN;
-
-    do {
-        *--t = (u_char) ('0' + n % 10);
-        n /= 10;
-    } while (n);
-
-    return ngx_cpymem(p, t, tmp + NGX_INT64_LEN - t);
+    return ngx_http_objspace_redis_bulk(p, value->data, value->len);
 }
 
 

@@ -666,7 +666,7 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
     size_t                               len;
     ngx_int_t                            rc;
     ngx_str_t                            argv[20], resp, frag, script;
-    ngx_uint_t                           argc, i, nkeys, nargs;
+    ngx_uint_t                           argc, i, nkeys, nargs, batch;
     ngx_http_objspace_acct_main_conf_t  *amcf;
     u_char                               keys[NGX_HTTP_OBJSPACE_QUOTA_NKEYS]
                                                  [NGX_HTTP_OBJSPACE_KEY_LEN];
@@ -754,29 +754,29 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
         p = ngx_sprintf(p, "*%ui\r\n", argc);
     }
 
-    for (i = 0; i < argc; i++) {
-        if (i == 3) {
-            frag.data = p;          /* keys and args: a batch entry */
-        }
+    /* a log-phase update nothing waits for goes to the worker's batch */
+    batch = (done == ngx_http_objspace_quota_committed && !q->claim
+             && amcf != NULL);
 
-        p = ngx_sprintf(p, "$%uz\r\n%V\r\n", argv[i].len, &argv[i]);
+    /* a batch entry is the keys and args only: no EVAL, script, numkeys */
+    frag.data = p;
+
+    for (i = batch ? 3 : 0; i < argc; i++) {
+        p = ngx_http_objspace_redis_bulk(p, argv[i].data, argv[i].len);
     }
 
     if (q->del && op->len == 3 && ngx_strncmp(op->data, "del", 3) == 0) {
         for (i = 0; i < q->del->nelts; i++) {
-            p = ngx_sprintf(p, "$%d\r\n%*s\r\n", NGX_HTTP_OBJSPACE_FP_LEN,
-                            (size_t) NGX_HTTP_OBJSPACE_FP_LEN,
-                            (u_char *) q->del->elts
-                            + i * NGX_HTTP_OBJSPACE_FP_LEN);
+            p = ngx_http_objspace_redis_bulk(p, (u_char *) q->del->elts
+                                                + i * NGX_HTTP_OBJSPACE_FP_LEN,
+                                             NGX_HTTP_OBJSPACE_FP_LEN);
         }
     }
 
     resp.len = p - resp.data;
     frag.len = p - frag.data;
 
-    if (done == ngx_http_objspace_quota_committed && !q->claim && amcf) {
-        /* a log-phase update nothing waits for: the worker's batch */
-
+    if (batch) {
         if (amcf->usage_batch == NULL) {
             ngx_str_set(&script, NGX_HTTP_OBJSPACE_QUOTA_SCRIPT);
             amcf->usage_batch = ngx_http_objspace_redis_batch_create(

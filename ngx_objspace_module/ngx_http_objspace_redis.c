@@ -1986,3 +1986,46 @@ ngx_http_objspace_redis_batch_done(void *data, redisReply *reply)
 
     ngx_free(sent);
 }
+
+
+/* formatting helpers (ngx_http_objspace_redis.h) */
+
+u_char *
+ngx_http_objspace_redis_bulk(u_char *p, u_char *data, size_t len)
+{
+    *p++ = '$';
+    p = ngx_http_objspace_redis_dec(p, len);
+    *p++ = '\r';
+    *p++ = '\n';
+
+    if (len) {                       /* an empty value may have no data */
+        p = ngx_cpymem(p, data, len);
+    }
+
+    *p++ = '\r';
+    *p++ = '\n';
+
+    return p;
+}
+
+
+u_char *
+ngx_http_objspace_redis_dec(u_char *p, uint64_t n)
+{
+    u_char  *t;
+    u_char   tmp[NGX_INT64_LEN];
+
+    if (n < 10) {                    /* most lengths */
+        *p++ = (u_char) ('0' + n);
+        return p;
+    }
+
+    t = tmp + NGX_INT64_LEN;
+
+    do {
+        *--t = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, t, tmp + NGX_INT64_LEN - t);
+}

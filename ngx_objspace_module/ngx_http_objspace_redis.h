@@ -85,6 +85,14 @@ ngx_int_t ngx_http_objspace_redis_batch_add(
 /* worker exit: entries not sent yet get done(data, NULL) */
 void ngx_http_objspace_redis_batch_abort(ngx_http_objspace_redis_batch_t *b);
 
+/*
+ * Formatting for commands built per request (no ngx_sprintf): one RESP
+ * bulk string ("$LEN\r\nDATA\r\n") at p, and n in decimal at p; room
+ * (len + NGX_SIZE_T_LEN + 5, NGX_INT64_LEN) is the caller's.
+ */
+u_char *ngx_http_objspace_redis_bulk(u_char *p, u_char *data, size_t len);
+u_char *ngx_http_objspace_redis_dec(u_char *p, uint64_t n);
+
 /* whether r's identity lookup had to ask Redis (a cache miss) */
 ngx_uint_t ngx_http_objspace_redis_waited(ngx_http_request_t *r);
 
