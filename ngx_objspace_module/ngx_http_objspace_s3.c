@@ -1041,6 +1041,10 @@ ngx_http_objspace_s3_arg(ngx_str_t *query, ngx_str_t *name, u_char *buf,
     ngx_int_t   rc, found;
     u_char      tmp[NGX_HTTP_OBJSPACE_S3_MAX_ARG_NAME];
 
+    if (query->len == 0) {
+        return NGX_DECLINED;    /* the data of an absent query may be NULL */
+    }
+
     p = query->data;
     last = p + query->len;
     found = NGX_DECLINED;
