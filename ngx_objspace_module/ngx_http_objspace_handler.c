@@ -787,12 +787,6 @@ ngx_http_objspace_prepare_body(ngx_http_request_t *r,
     ctx->body_mode = NGX_HTTP_OBJSPACE_BODY_CHUNKED;
     ctx->body_expected = decoded;
 
-    if (r->headers_in.chunked) {
-        /* the proxy re-chunks the decoded body: no Content-Length */
-        ngx_str_null(&ctx->upstream_length);
-        goto decoded;
-    }
-
     ctx->upstream_length.data = ngx_pnalloc(r->pool, NGX_OFF_T_LEN);
     if (ctx->upstream_length.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -802,10 +796,19 @@ ngx_http_objspace_prepare_body(ngx_http_request_t *r,
                                            decoded)
                                - ctx->upstream_length.data;
 
-decoded:
-
     if (decoded == 0) {
         /* nothing to hold back: verify the whole (tiny) body first */
+        ctx->read_first = 1;
+    }
+
+    if (r->headers_in.chunked) {
+        /*
+         * Transfer-Encoding: chunked from the client (aws cli v1 over
+         * TLS): streamed, the proxy would re-chunk the body and S3
+         * backends refuse a chunked upload without a length.  Read and
+         * verify the body first (nginx spools it to client_body_temp_path),
+         * then send it whole with the decoded Content-Length.
+         */
         ctx->read_first = 1;
     }
 

@@ -167,12 +167,11 @@ for v in ("v2", "v1"):
     r = st.run_awscli(v, ["--ca-bundle", crt, "s3", "cp", src, dst],
                       k["ak"], k["sk"])
     # aws cli v1 (botocore 1.43) over https streams the file as
-    # STREAMING-UNSIGNED-PAYLOAD-TRAILER with Transfer-Encoding: chunked;
-    # the gateway then hands RGW a chunked body without Content-Length and
-    # RGW answers MissingContentLength (over plain http the cli signs the
-    # payload and sends a length).  Known, reported to the lead.
-    todo = ("chunked aws-chunked upload reaches RGW without Content-Length"
-            if v == "v1" else None)
+    # STREAMING-UNSIGNED-PAYLOAD-TRAILER with Transfer-Encoding: chunked; the
+    # gateway reads and verifies it first, then sends RGW the decoded body
+    # with its Content-Length (S3 backends refuse chunked uploads without
+    # one).
+    todo = None
     tap.ok(r.returncode == 0, "aws %s --ca-bundle: s3 cp up" % v, todo=todo)
     if r.returncode != 0:
         tap.diag(r.stderr[-500:])
