@@ -657,14 +657,19 @@ ngx_http_objspace_cache_key(ngx_http_request_t *r,
             return NGX_DECLINED;
         }
 
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+        /*
+         * Invalidated (or evicted) between the lookup and now: the client
+         * gets a retryable 503; a zone too small shows as eviction alerts.
+         */
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "objspace %s \"%V\" left the cache during the "
-                      "request (zone too small?)",
+                      "request (changed or evicted), answered 503",
                       kind == NGX_HTTP_OBJSPACE_KEY_BACKEND ? "space"
                                                             : "identity",
                       kind == NGX_HTTP_OBJSPACE_KEY_BACKEND ? &id->space
                                                             : &id->id);
-        return NGX_ERROR;
+        return NGX_BUSY;
     }
 
     sk = ngx_http_objspace_skey_find(slots, date, region);

@@ -528,6 +528,11 @@ ngx_http_objspace_verify(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
         }
     }
 
+    if (rc == NGX_BUSY) {
+        return ngx_http_objspace_fail(r, ctx, NGX_HTTP_OBJSPACE_E_UNAVAILABLE,
+                                      "identity changed during the request");
+    }
+
     if (rc == NGX_ERROR) {
         return ngx_http_objspace_fail(r, ctx, NGX_HTTP_OBJSPACE_E_INTERNAL,
                                       "signing key unavailable");
@@ -763,8 +768,11 @@ ngx_http_objspace_prepare_body(ngx_http_request_t *r,
                                                  &ctx->auth.scope_date,
                                                  &ctx->auth.region, key);
         if (rc != NGX_OK) {
-            return ngx_http_objspace_fail(r, ctx, NGX_HTTP_OBJSPACE_E_INTERNAL,
-                                          "signing key unavailable");
+            return ngx_http_objspace_fail(r, ctx,
+                                    rc == NGX_BUSY
+                                    ? NGX_HTTP_OBJSPACE_E_UNAVAILABLE
+                                    : NGX_HTTP_OBJSPACE_E_INTERNAL,
+                                    "signing key unavailable");
         }
 
     } else {

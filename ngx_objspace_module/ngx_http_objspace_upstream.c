@@ -264,6 +264,11 @@ ngx_http_objspace_upstream(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (rc == NGX_BUSY) {
+        return ngx_http_objspace_fail(r, ctx, NGX_HTTP_OBJSPACE_E_UNAVAILABLE,
+                                      "space changed during the request");
+    }
+
     if (rc != NGX_OK) {
         return ngx_http_objspace_fail(r, ctx, NGX_HTTP_OBJSPACE_E_INTERNAL,
                                       rc == NGX_DECLINED
@@ -316,7 +321,8 @@ ngx_http_objspace_upstream(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
  * values in r->pool.  The derived key is wiped after use.  Used by the S3
  * path and the public frontend (ngx_http_objspace_public.c).
  *   NGX_OK, NGX_ERROR (no memory), NGX_DECLINED (canonical request failed),
- *   NGX_ABORT (backend key unavailable; logged by the cache)
+ *   NGX_ABORT (backend key unavailable; logged by the cache), NGX_BUSY (the
+ *   space left the cache during the request: answer 503)
  */
 
 ngx_int_t
@@ -324,6 +330,7 @@ ngx_http_objspace_backend_sign(ngx_http_request_t *r,
     ngx_http_objspace_identity_t *id, ngx_http_objspace_backend_req_t *br)
 {
     u_char                          *p;
+    ngx_int_t                        rc;
     time_t                           now;
     size_t                           len;
     ngx_tm_t                         tm;
@@ -426,11 +433,10 @@ ngx_http_objspace_backend_sign(ngx_http_request_t *r,
     day.data = amz;
     day.len = 8;
 
-    if (ngx_http_objspace_cache_backend_key(r, id, &day,
-                                            &olcf->backend_region, key)
-        != NGX_OK)
-    {
-        return NGX_ABORT;
+    rc = ngx_http_objspace_cache_backend_key(r, id, &day,
+                                             &olcf->backend_region, key);
+    if (rc != NGX_OK) {
+        return (rc == NGX_BUSY) ? NGX_BUSY : NGX_ABORT;
     }
 
     ngx_http_objspace_sigv4_sign(key, &date, &scope, digest, sig);
