@@ -497,6 +497,8 @@ ngx_http_objspace_verify(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
     uri.data = p;
     uri.len = ngx_http_objspace_s3_canonical_uri(p, &ctx->s3.raw_path) - p;
 
+    rc = NGX_DECLINED;
+
     for (which = 0; which < 2; which++) {
 
         rc = ngx_http_objspace_verify_with(r, ctx, which, &uri, sig);
