@@ -52,22 +52,33 @@
 
 /*
  * KEYS[1] stream; ARGV[1] MAXLEN, then per event: worker, seq, n, and n
- * field/value pairs.  Replies the number of events added.
+ * field/value pairs.  Replies the number of events added.  Each worker's
+ * high-water mark is read once and written once per batch, and the
+ * stream trimmed once: per event, one XADD.
  */
 #define NGX_HTTP_OBJSPACE_AUDIT_SCRIPT                                        \
-    "local i, added = 2, 0 "                                                  \
+    "local i, added, hwm, set = 2, 0, {}, {} "                                \
     "while i <= #ARGV do "                                                    \
     "  local w, s, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]) "\
-    "  local hk = 'objspace:audit:hwm:' .. w "                                \
-    "  if s > tonumber(redis.call('GET', hk) or '0') then "                   \
+    "  if hwm[w] == nil then "                                                \
+    "    hwm[w] = tonumber(redis.call('GET', "                                \
+    "                      'objspace:audit:hwm:' .. w) or '0') "              \
+    "  end "                                                                  \
+    "  if s > hwm[w] then "                                                   \
     "    local f = {} "                                                       \
     "    for j = i + 3, i + 2 + 2 * n do f[#f + 1] = ARGV[j] end "            \
-    "    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', "           \
-    "               unpack(f)) "                                              \
-    "    redis.call('SET', hk, s, 'EX', 604800) "                             \
+    "    redis.call('XADD', KEYS[1], '*', unpack(f)) "                        \
+    "    hwm[w] = s "                                                         \
+    "    set[w] = true "                                                      \
     "    added = added + 1 "                                                  \
     "  end "                                                                  \
     "  i = i + 3 + 2 * n "                                                    \
+    "end "                                                                    \
+    "for w in pairs(set) do "                                                 \
+    "  redis.call('SET', 'objspace:audit:hwm:' .. w, hwm[w], 'EX', 604800) "  \
+    "end "                                                                    \
+    "if added > 0 then "                                                      \
+    "  redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[1]) "                 \
     "end "                                                                    \
     "return added"
 
