@@ -65,9 +65,7 @@
     "                      'objspace:audit:hwm:' .. w) or '0') "              \
     "  end "                                                                  \
     "  if s > hwm[w] then "                                                   \
-    "    local f = {} "                                                       \
-    "    for j = i + 3, i + 2 + 2 * n do f[#f + 1] = ARGV[j] end "            \
-    "    redis.call('XADD', KEYS[1], '*', unpack(f)) "                        \
+    "    redis.call('XADD', KEYS[1], '*', unpack(ARGV, i + 3, i + 2 + 2 * n)) "\
     "    hwm[w] = s "                                                         \
     "    set[w] = true "                                                      \
     "    added = added + 1 "                                                  \
