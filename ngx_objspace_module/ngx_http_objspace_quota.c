@@ -754,9 +754,14 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
         p = ngx_sprintf(p, "*%ui\r\n", argc);
     }
 
-    /* a log-phase update nothing waits for goes to the worker's batch */
+    /*
+     * A log-phase update nothing waits for goes to the worker's batch,
+     * unless the space has a quota: there a delete or overwrite must free
+     * its bytes before the client's next upload is admitted (a false
+     * QuotaExceeded is not retried by SDKs), so it is sent at once.
+     */
     batch = (done == ngx_http_objspace_quota_committed && !q->claim
-             && amcf != NULL);
+             && q->quota == 0 && amcf != NULL);
 
     /* a batch entry is the keys and args only: no EVAL, script, numkeys */
     frag.data = p;
