@@ -189,7 +189,7 @@ ngx_http_objspace_parse(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
     ngx_int_t                      rc;
     ngx_str_t                      host, *suffixes, *cs, amz_date;
     ngx_uint_t                     nsuffixes;
-    ngx_table_elt_t               *h;
+    ngx_table_elt_t               *h, *hd;
     ngx_http_objspace_loc_conf_t  *olcf;
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_objspace_module);
@@ -280,8 +280,9 @@ ngx_http_objspace_parse(ngx_http_request_t *r, ngx_http_objspace_ctx_t *ctx)
     if (h) {
         ngx_str_null(&amz_date);
 
-        if (ngx_http_objspace_header(ctx, r, "x-amz-date")) {
-            amz_date = ngx_http_objspace_header(ctx, r, "x-amz-date")->value;
+        hd = ngx_http_objspace_header(ctx, r, "x-amz-date");
+        if (hd) {
+            amz_date = hd->value;
         }
 
         rc = ngx_http_objspace_sigv4_parse_header(&h->value, &amz_date,
@@ -1192,7 +1193,8 @@ ngx_http_objspace_header(ngx_http_objspace_ctx_t *ctx, ngx_http_request_t *r,
 
 /*
  * ListBuckets: answered by the gateway itself, listing only the identity's
- * own bucket.
+ * own bucket.  Owner ID and DisplayName are the identity id: the
+ * identity's name is tenant input and is never put into XML.
  */
 
 static ngx_int_t
@@ -1217,7 +1219,7 @@ ngx_http_objspace_list_buckets(ngx_http_request_t *r)
     }
 
     len = sizeof(head) - 1 + ctx->id->id.len
-          + sizeof("</ID><DisplayName>") - 1 + ctx->id->name.len
+          + sizeof("</ID><DisplayName>") - 1 + ctx->id->id.len
           + sizeof("</DisplayName></Owner><Buckets><Bucket><Name>") - 1
           + ctx->id->bucket.len
           + sizeof("</Name><CreationDate>2000-01-01T00:00:00.000Z"
@@ -1234,7 +1236,7 @@ ngx_http_objspace_list_buckets(ngx_http_request_t *r)
                           "<CreationDate>2000-01-01T00:00:00.000Z"
                           "</CreationDate></Bucket></Buckets>"
                           "</ListAllMyBucketsResult>",
-                          head, &ctx->id->id, &ctx->id->name,
+                          head, &ctx->id->id, &ctx->id->id,
                           &ctx->id->bucket);
     b->last_buf = 1;
     b->last_in_chain = 1;
