@@ -28,7 +28,7 @@ DEB_PACKAGES := \
     libhiredis-dev libjansson-dev libcurl4-openssl-dev \
     redis-server radosgw ceph-mon ceph-osd ceph-common \
     python3 python3-boto3 python3-redis python3-cryptography \
-    awscli s3cmd rclone curl wrk linux-perf valgrind \
+    awscli s3cmd rclone curl wrk linux-perf valgrind gnupg openssl \
     clang libfuzzer-14-dev \
     docker-registry skopeo aptly \
     chromium fonts-dejavu-core python3-fonttools python3-brotli
