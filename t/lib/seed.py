@@ -1,8 +1,7 @@
-"""Seeding: Object Spaces and identities, the way the provisioner will.
-
-Until the provisioner (provisioner/) owns this, this module is the
-documented way to create them (CLI: tools/objspace-seed; see
-docs/operations.md). It does exactly what docs/redis-schema.md says:
+"""Seeding for tests: Object Spaces and identities written directly, as
+the provisioner (provisioner/) writes them, so a test can also craft
+states the CLI refuses to make. It does exactly what docs/redis-schema.md
+says:
 
   space: a backend user on RGW (admin REST API: PUT /admin/user) with its
          own S3 key, a backend bucket created by that user, then
