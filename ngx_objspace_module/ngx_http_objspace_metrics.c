@@ -13,6 +13,7 @@
 
 #include "ngx_http_objspace_metrics.h"
 #include "ngx_http_objspace_audit.h"
+#include "ngx_http_objspace_public.h"
 
 
 #define NGX_HTTP_OBJSPACE_METRICS_MAGIC    0x6f6d7472    /* "omtr" */
@@ -55,6 +56,14 @@ typedef struct {
 } ngx_http_objspace_metrics_shctx_t;
 
 
+typedef struct {
+    ngx_str_t                   name;
+    ngx_str_t                   help;
+    ngx_str_t                   type;
+    ngx_uint_t                  v;          /* per space: what it prints */
+} ngx_http_objspace_metrics_family_t;
+
+
 static ngx_int_t ngx_http_objspace_metrics_init_zone(ngx_shm_zone_t *zone,
     void *data);
 static ngx_http_objspace_metrics_shctx_t *ngx_http_objspace_metrics_sh(
@@ -63,18 +72,69 @@ static ngx_http_objspace_metrics_node_t *ngx_http_objspace_metrics_node(
     ngx_slab_pool_t *shpool, ngx_http_objspace_metrics_shctx_t *sh,
     ngx_str_t *space, ngx_str_t *reason);
 static ngx_int_t ngx_http_objspace_metrics_handler(ngx_http_request_t *r);
-static u_char *ngx_http_objspace_metrics_label(u_char *p, ngx_str_t *s);
+static u_char *ngx_http_objspace_metrics_family(u_char *p,
+    ngx_http_objspace_metrics_family_t *f);
+static u_char *ngx_http_objspace_metrics_space(u_char *p,
+    ngx_http_objspace_metrics_family_t *f,
+    ngx_http_objspace_metrics_node_t *node);
 
 
-static ngx_str_t  ngx_http_objspace_metrics_names[] = {
-    ngx_string("objspace_cache_hits_total"),
-    ngx_string("objspace_cache_misses_total"),
-    ngx_string("objspace_redis_errors_total"),
-    ngx_string("objspace_audit_events_total"),
-    ngx_string("objspace_audit_delivered_total"),
-    ngx_string("objspace_audit_spooled_total"),
-    ngx_string("objspace_audit_dropped_total"),
-    ngx_string("objspace_quota_updates_lost_total")
+#define NGX_HTTP_OBJSPACE_FAMILY(name, help, type, v)                         \
+    { ngx_string(name), ngx_string(help), ngx_string(type), v }
+
+/* v of the family of denial counters */
+#define NGX_HTTP_OBJSPACE_V_REASON  NGX_HTTP_OBJSPACE_V_MAX
+
+
+/* keep in the order of ngx_http_objspace_metric_e */
+static ngx_http_objspace_metrics_family_t  ngx_http_objspace_metrics_globals[]
+    = {
+    NGX_HTTP_OBJSPACE_FAMILY("objspace_cache_hits_total",
+        "Requests whose access key the shared-memory cache answered.",
+        "counter", 0),
+    NGX_HTTP_OBJSPACE_FAMILY("objspace_cache_misses_total",
+        "Requests that had to ask Redis for their access key.",
+        "counter", 0),
+    NGX_HTTP_OBJSPACE_FAMILY("objspace_redis_errors_total",
+        "Redis connections lost or refused, commands failed or timed out.",
+        "counter", 0),
+    NGX_HTTP_OBJSPACE_FAMILY("objspace_audit_events_total",
+        "Audit events emitted.", "counter", 0),
+    NGX_HTTP_OBJSPACE_FAMILY("objspace_audit_delivered_total",
+        "Audit events added to the stream.", "counter", 0),
+    NGX_HTTP_OBJSPACE_FAMILY("objspace_audit_spooled_total",
+        "Audit events written to the spool file.", "counter", 0),
+    NGX_HTTP_OBJSPACE_FAMILY("objspace_audit_dropped_total",
+        "Audit events lost (no room in memory nor spool).", "counter", 0),
+    NGX_HTTP_OBJSPACE_FAMILY("objspace_quota_updates_lost_total",
+        "Usage updates not delivered to Redis.", "counter", 0)
+};
+
+
+/* the per-space families, in the order they are printed */
+static ngx_http_objspace_metrics_family_t  ngx_http_objspace_metrics_spaces[]
+    = {
+    NGX_HTTP_OBJSPACE_FAMILY("objspace_requests_total",
+        "Gateway requests by space and decision.",
+        "counter", NGX_HTTP_OBJSPACE_V_ALLOWED),
+    NGX_HTTP_OBJSPACE_FAMILY("objspace_bytes_in_total",
+        "Bytes received by the gateway, as on the wire.",
+        "counter", NGX_HTTP_OBJSPACE_V_BYTES_IN),
+    NGX_HTTP_OBJSPACE_FAMILY("objspace_bytes_out_total",
+        "Bytes sent by the gateway to clients.",
+        "counter", NGX_HTTP_OBJSPACE_V_BYTES_OUT),
+    NGX_HTTP_OBJSPACE_FAMILY("objspace_denied_total",
+        "Gateway denials by space and reason.",
+        "counter", NGX_HTTP_OBJSPACE_V_REASON),
+    NGX_HTTP_OBJSPACE_FAMILY("objspace_quota_bytes",
+        "The space's quota as last used by a reservation.",
+        "gauge", NGX_HTTP_OBJSPACE_V_QUOTA),
+    NGX_HTTP_OBJSPACE_FAMILY("objspace_usage_bytes",
+        "Committed bytes of the space as last answered by Redis.",
+        "gauge", NGX_HTTP_OBJSPACE_V_USED),
+    NGX_HTTP_OBJSPACE_FAMILY("objspace_reserved_bytes",
+        "Bytes reserved by uploads in flight, as last answered by Redis.",
+        "gauge", NGX_HTTP_OBJSPACE_V_RESERVED)
 };
 
 
@@ -417,7 +477,9 @@ ngx_http_objspace_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * Copies the series out under the mutex (a memcpy per node, no
- * formatting), then writes the exposition text from the copy.
+ * formatting), then writes the exposition text from the copy: family
+ * after family, each with one HELP and one TYPE line, then the public
+ * frontend's families when this http{} counts them.
  */
 
 static ngx_int_t
@@ -427,24 +489,14 @@ ngx_http_objspace_metrics_handler(ngx_http_request_t *r)
     size_t                              len;
     ngx_int_t                           rc;
     ngx_buf_t                          *b;
-    ngx_str_t                           space, reason;
     ngx_uint_t                          i, n, k;
-    ngx_chain_t                         out;
+    ngx_chain_t                         out, *pub;
     ngx_queue_t                        *q;
     ngx_slab_pool_t                    *shpool;
     ngx_http_objspace_metrics_node_t   *nodes, *node;
     ngx_http_objspace_metrics_shctx_t  *sh;
+    ngx_http_objspace_metrics_family_t *f;
     ngx_atomic_uint_t                   counters[NGX_HTTP_OBJSPACE_M_MAX];
-
-    static const char  *series[] = {
-        "objspace_requests_total{space=\"%V\",decision=\"allow\"} %L\n",
-        "objspace_requests_total{space=\"%V\",decision=\"deny\"} %L\n",
-        "objspace_bytes_in_total{space=\"%V\"} %L\n",
-        "objspace_bytes_out_total{space=\"%V\"} %L\n",
-        "objspace_quota_bytes{space=\"%V\"} %L\n",
-        "objspace_usage_bytes{space=\"%V\"} %L\n",
-        "objspace_reserved_bytes{space=\"%V\"} %L\n"
-    };
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -492,10 +544,19 @@ ngx_http_objspace_metrics_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = NGX_HTTP_OBJSPACE_M_MAX * (64 + NGX_ATOMIC_T_LEN)
-          + n * (NGX_HTTP_OBJSPACE_V_MAX * (96 + NGX_INT64_LEN)
-                 + 4 * NGX_HTTP_OBJSPACE_SERIES_LEN)
-          + 1024;
+    /*
+     * a family's HELP and TYPE lines take less than 512 bytes; a series
+     * line less than 96 plus its labels escaped (twice the node's key)
+     * and the value; a node prints at most 2 lines of a family
+     */
+
+    k = NGX_HTTP_OBJSPACE_M_MAX
+        + sizeof(ngx_http_objspace_metrics_spaces)
+          / sizeof(ngx_http_objspace_metrics_family_t);
+
+    len = k * (512 + NGX_INT64_LEN)
+          + n * 2 * k * (96 + 2 * NGX_HTTP_OBJSPACE_SERIES_LEN
+                         + NGX_INT64_LEN);
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -505,48 +566,63 @@ ngx_http_objspace_metrics_handler(ngx_http_request_t *r)
     p = b->last;
 
     for (i = 0; i < NGX_HTTP_OBJSPACE_M_MAX; i++) {
-        p = ngx_sprintf(p, "# TYPE %V counter\n%V %uA\n",
-                        &ngx_http_objspace_metrics_names[i],
-                        &ngx_http_objspace_metrics_names[i], counters[i]);
+        f = &ngx_http_objspace_metrics_globals[i];
+        p = ngx_http_objspace_metrics_family(p, f);
+        p = ngx_sprintf(p, "%V %uA\n", &f->name, counters[i]);
     }
 
-    for (i = 0; i < n; i++) {
-        node = &nodes[i];
-        node->sn.str.data = node->data;
+    for (f = ngx_http_objspace_metrics_spaces;
+         f < ngx_http_objspace_metrics_spaces
+             + sizeof(ngx_http_objspace_metrics_spaces)
+               / sizeof(ngx_http_objspace_metrics_family_t);
+         f++)
+    {
+        p = ngx_http_objspace_metrics_family(p, f);
 
-        if (node->reason) {
-            space.data = node->data;
-            space.len = ngx_strlen(node->data);     /* up to the NUL */
-            space.len = ngx_min(space.len, node->sn.str.len);
-
-            reason.data = node->data + space.len + 1;
-            reason.len = node->sn.str.len - space.len - 1;
-
-            p = ngx_sprintf(p, "objspace_denied_total{space=\"");
-            p = ngx_http_objspace_metrics_label(p, &space);
-            p = ngx_sprintf(p, "\",reason=\"");
-            p = ngx_http_objspace_metrics_label(p, &reason);
-            p = ngx_sprintf(p, "\"} %L\n", node->v[0]);
-            continue;
-        }
-
-        space = node->sn.str;
-
-        for (k = 0; k < NGX_HTTP_OBJSPACE_V_MAX; k++) {
-            if (k >= NGX_HTTP_OBJSPACE_V_QUOTA && node->v[k] < 0) {
-                continue;
-            }
-
-            p = ngx_sprintf(p, series[k], &space, node->v[k]);
+        for (i = 0; i < n; i++) {
+            p = ngx_http_objspace_metrics_space(p, f, &nodes[i]);
         }
     }
 
     b->last = p;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    rc = ngx_http_objspace_public_metrics_text(r, &pub);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        out.next = pub;
+    }
+
+    return ngx_http_objspace_metrics_send(r, &out);
+}
+
+
+/* contract in ngx_http_objspace_metrics.h */
+
+ngx_int_t
+ngx_http_objspace_metrics_send(ngx_http_request_t *r, ngx_chain_t *out)
+{
+    ngx_int_t     rc;
+    ngx_chain_t  *cl;
+
+    r->headers_out.content_length_n = 0;
+
+    for (cl = out; cl; cl = cl->next) {
+        r->headers_out.content_length_n += cl->buf->last - cl->buf->pos;
+
+        if (cl->next == NULL) {
+            cl->buf->last_buf = (r == r->main) ? 1 : 0;
+            cl->buf->last_in_chain = 1;
+        }
+    }
 
     r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
     ngx_str_set(&r->headers_out.content_type,
                 "text/plain; version=0.0.4; charset=utf-8");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
@@ -557,16 +633,78 @@ ngx_http_objspace_metrics_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    out.buf = b;
-    out.next = NULL;
+    return ngx_http_output_filter(r, out);
+}
 
-    return ngx_http_output_filter(r, &out);
+
+static u_char *
+ngx_http_objspace_metrics_family(u_char *p,
+    ngx_http_objspace_metrics_family_t *f)
+{
+    return ngx_sprintf(p, "# HELP %V %V\n# TYPE %V %V\n",
+                       &f->name, &f->help, &f->name, &f->type);
+}
+
+
+/* the lines of family f for one node of the copy (none: not its kind) */
+
+static u_char *
+ngx_http_objspace_metrics_space(u_char *p,
+    ngx_http_objspace_metrics_family_t *f,
+    ngx_http_objspace_metrics_node_t *node)
+{
+    ngx_str_t  space, reason;
+
+    if (node->reason != (f->v == NGX_HTTP_OBJSPACE_V_REASON)) {
+        return p;
+    }
+
+    if (node->reason) {
+        space.data = node->data;
+        space.len = ngx_strlen(node->data);     /* up to the NUL */
+        space.len = ngx_min(space.len, node->sn.str.len);
+
+        reason.data = node->data + space.len + 1;
+        reason.len = node->sn.str.len - space.len - 1;
+
+        p = ngx_sprintf(p, "%V{space=\"", &f->name);
+        p = ngx_http_objspace_metrics_label(p, &space);
+        p = ngx_sprintf(p, "\",reason=\"");
+        p = ngx_http_objspace_metrics_label(p, &reason);
+
+        return ngx_sprintf(p, "\"} %L\n", node->v[0]);
+    }
+
+    space.data = node->data;
+    space.len = node->sn.str.len;
+
+    if (f->v == NGX_HTTP_OBJSPACE_V_ALLOWED) {
+        p = ngx_sprintf(p, "%V{space=\"", &f->name);
+        p = ngx_http_objspace_metrics_label(p, &space);
+        p = ngx_sprintf(p, "\",decision=\"allow\"} %L\n",
+                        node->v[NGX_HTTP_OBJSPACE_V_ALLOWED]);
+
+        p = ngx_sprintf(p, "%V{space=\"", &f->name);
+        p = ngx_http_objspace_metrics_label(p, &space);
+
+        return ngx_sprintf(p, "\",decision=\"deny\"} %L\n",
+                           node->v[NGX_HTTP_OBJSPACE_V_DENIED]);
+    }
+
+    if (f->v >= NGX_HTTP_OBJSPACE_V_QUOTA && node->v[f->v] < 0) {
+        return p;                               /* a gauge not known yet */
+    }
+
+    p = ngx_sprintf(p, "%V{space=\"", &f->name);
+    p = ngx_http_objspace_metrics_label(p, &space);
+
+    return ngx_sprintf(p, "\"} %L\n", node->v[f->v]);
 }
 
 
 /* a label value: backslash, quote and newline escaped */
 
-static u_char *
+u_char *
 ngx_http_objspace_metrics_label(u_char *p, ngx_str_t *s)
 {
     size_t  i;

@@ -44,6 +44,20 @@ void ngx_http_objspace_metrics_request(ngx_str_t *space, ngx_uint_t denied,
 void ngx_http_objspace_metrics_usage(ngx_str_t *space, int64_t quota,
     int64_t used, int64_t reserved);
 
+/*
+ * A Prometheus label value at p, with backslash, quote and newline
+ * escaped (at most 2 * s->len bytes); returns the end.
+ */
+u_char *ngx_http_objspace_metrics_label(u_char *p, ngx_str_t *s);
+
+/*
+ * Answers r with the exposition text in out (a chain of temporary
+ * buffers on r->pool): 200, Content-Type and Content-Length, the last
+ * buffer marked.  A content handler's return value.
+ */
+ngx_int_t ngx_http_objspace_metrics_send(ngx_http_request_t *r,
+    ngx_chain_t *out);
+
 char *ngx_http_objspace_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_objspace_metrics(ngx_conf_t *cf, ngx_command_t *cmd,

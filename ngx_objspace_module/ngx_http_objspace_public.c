@@ -125,10 +125,10 @@ ngx_module_t  ngx_http_objspace_public_module = {
     NGX_HTTP_MODULE,                          /* module type */
     NULL,                                     /* init master */
     NULL,                                     /* init module */
-    NULL,                                     /* init process */
+    ngx_http_objspace_public_init_process,    /* init process */
     NULL,                                     /* init thread */
     NULL,                                     /* exit thread */
-    NULL,                                     /* exit process */
+    ngx_http_objspace_public_exit_process,    /* exit process */
     NULL,                                     /* exit master */
     NGX_MODULE_V1_PADDING
 };

@@ -89,6 +89,7 @@ typedef struct {
 
 typedef struct {
     ngx_shm_zone_t             *metrics_zone;
+    void                       *flush;          /* per worker */
 } ngx_http_objspace_public_main_conf_t;
 
 
@@ -109,12 +110,23 @@ typedef void (*ngx_http_objspace_public_metrics_pt)(void *data,
 
 /*
  * Calls handler once per space with a copy of its counters
- * (NGX_HTTP_OBJSPACE_PM_MAX of them), for a metrics endpoint.  The copy is
- * taken under the zone mutex; handler runs without it.  Returns NGX_ERROR
- * on allocation failure, NGX_DECLINED without a zone.
+ * (NGX_HTTP_OBJSPACE_PM_MAX of them, this node's totals since the zone was
+ * made), for a metrics endpoint.  The copy is taken under the zone mutex;
+ * handler runs without it.  Returns NGX_ERROR on allocation failure,
+ * NGX_DECLINED without a zone.
  */
 ngx_int_t ngx_http_objspace_public_metrics_each(ngx_http_request_t *r,
     ngx_http_objspace_public_metrics_pt handler, void *data);
+
+/*
+ * The counters in Prometheus text format, family after family, each with
+ * one HELP and one TYPE line (docs/metrics.md): *out is one chain link on
+ * r->pool, its buffer not last_buf.  Shared by objspace_public_metrics
+ * and objspace_metrics.  NGX_DECLINED without a zone, NGX_ERROR on
+ * allocation failure.
+ */
+ngx_int_t ngx_http_objspace_public_metrics_text(ngx_http_request_t *r,
+    ngx_chain_t **out);
 
 /*
  * Parses one rule's text ("name=value" lines) into rule; prefix is set by
@@ -160,8 +172,14 @@ ngx_int_t ngx_http_objspace_public_list_body(ngx_http_request_t *r,
     ngx_http_objspace_public_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
 void ngx_http_objspace_public_list_free(void *data);   /* a pool cleanup */
 
-/* ngx_http_objspace_public_metrics.c: the log phase and the directives */
+/*
+ * ngx_http_objspace_public_metrics.c: the log phase, the directives, and
+ * the per-worker flush of the counters to Redis (objspace:pubstats:*,
+ * docs/redis-schema.md) from init_process / exit_process
+ */
 ngx_int_t ngx_http_objspace_public_log(ngx_http_request_t *r);
+ngx_int_t ngx_http_objspace_public_init_process(ngx_cycle_t *cycle);
+void ngx_http_objspace_public_exit_process(ngx_cycle_t *cycle);
 char *ngx_http_objspace_public_metrics_zone(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 char *ngx_http_objspace_public_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
