@@ -298,7 +298,9 @@ static const prov_cmd_t  prov_cmds[] = {
     { NULL, "usage", "usage SPACE",
       "Shows a space's usage as the gateway counts it (objspace:usage):\n"
       "bytes used, bytes reserved by uploads in flight, objects, quota,\n"
-      "percent used, and the last reconcile with the storage.",
+      "percent used, the last reconcile with the storage, and the public\n"
+      "frontend's requests, bytes served, hits, 304s, 404s and cache hits\n"
+      "(objspace:pubstats, all nginx nodes).",
       { NULL }, 1, 1, prov_cmd_usage },
 
     { NULL, "audit",

@@ -30,6 +30,10 @@
 
 
 static int64_t prov_reply_int(redisReply *r);
+static int prov_usage_counters(prov_redis_t *r, const char *space_id,
+    prov_usage_t *u, prov_err_t *err);
+static int prov_usage_public(prov_redis_t *r, const char *space_id,
+    prov_usage_public_t *pub, prov_err_t *err);
 static int prov_usage_one(prov_ctx_t *ctx, prov_space_t *sp, json_t *memory,
     prov_usage_pass_t *pass, prov_err_t *err);
 static int prov_usage_cmp(const void *a, const void *b);
@@ -98,6 +102,20 @@ int
 prov_usage_get(prov_redis_t *r, const char *space_id, prov_usage_t *u,
     prov_err_t *err)
 {
+    if (prov_usage_counters(r, space_id, u, err) != PROV_OK) {
+        return PROV_ERR;
+    }
+
+    return prov_usage_public(r, space_id, &u->pub, err);
+}
+
+
+/* the gateway's counters only (what the reconcile compares) */
+
+static int
+prov_usage_counters(prov_redis_t *r, const char *space_id, prov_usage_t *u,
+    prov_err_t *err)
+{
     char         key[64];
     redisReply  *reply;
 
@@ -124,11 +142,44 @@ prov_usage_get(prov_redis_t *r, const char *space_id, prov_usage_t *u,
 }
 
 
+/* the fields the module's flush script adds to (docs/redis-schema.md) */
+
+static int
+prov_usage_public(prov_redis_t *r, const char *space_id,
+    prov_usage_public_t *pub, prov_err_t *err)
+{
+    char         key[64];
+    redisReply  *reply;
+
+    memset(pub, 0, sizeof(*pub));
+    snprintf(key, sizeof(key), PROV_K_PUBSTATS, space_id);
+
+    reply = prov_redis_cmd(r, err, "HMGET %s requests bytes_served hits "
+                           "not_modified not_found cache_hits", key);
+    if (reply == NULL) {
+        return PROV_ERR;
+    }
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 6) {
+        pub->requests = prov_reply_int(reply->element[0]);
+        pub->bytes_served = prov_reply_int(reply->element[1]);
+        pub->hits = prov_reply_int(reply->element[2]);
+        pub->not_modified = prov_reply_int(reply->element[3]);
+        pub->not_found = prov_reply_int(reply->element[4]);
+        pub->cache_hits = prov_reply_int(reply->element[5]);
+    }
+
+    freeReplyObject(reply);
+
+    return PROV_OK;
+}
+
+
 int
 prov_usage_show(prov_ctx_t *ctx, prov_space_t *sp, int json,
     prov_err_t *err)
 {
-    char           used[32], resv[32], quota[32], t[32];
+    char           used[32], resv[32], quota[32], served[32], t[32];
     json_t        *j;
     double         pct;
     prov_usage_t   u;
@@ -141,7 +192,8 @@ prov_usage_show(prov_ctx_t *ctx, prov_space_t *sp, int json,
           ? (double) u.bytes * 100.0 / (double) sp->quota_bytes : 0.0;
 
     if (json) {
-        j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:I}",
+        j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:I, "
+                      "s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
                       "space_id", sp->id,
                       "tenant_id", sp->tenant,
                       "bucket", sp->bucket,
@@ -154,7 +206,14 @@ prov_usage_show(prov_ctx_t *ctx, prov_space_t *sp, int json,
                                              (pct * 100.0 + 0.5) / 100.0)
                                  : json_null(),
                       "reconciled_at", json_null(),
-                      "drift_bytes", (json_int_t) u.drift_bytes);
+                      "drift_bytes", (json_int_t) u.drift_bytes,
+                      "public",
+                      "requests", (json_int_t) u.pub.requests,
+                      "bytes_served", (json_int_t) u.pub.bytes_served,
+                      "hits", (json_int_t) u.pub.hits,
+                      "not_modified", (json_int_t) u.pub.not_modified,
+                      "not_found", (json_int_t) u.pub.not_found,
+                      "cache_hits", (json_int_t) u.pub.cache_hits);
         if (j == NULL) {
             prov_err_set(err, PROV_E_SYS, "building JSON failed");
             return PROV_ERR;
@@ -200,6 +259,15 @@ prov_usage_show(prov_ctx_t *ctx, prov_space_t *sp, int json,
         printf("Reconciled: never\n");
     }
 
+    prov_format_size(u.pub.bytes_served, served, sizeof(served));
+
+    printf("Public: %lld requests (%lld hits, %lld not modified, %lld not "
+           "found, %lld from cache), %s served (%lld bytes)\n",
+           (long long) u.pub.requests, (long long) u.pub.hits,
+           (long long) u.pub.not_modified, (long long) u.pub.not_found,
+           (long long) u.pub.cache_hits, served,
+           (long long) u.pub.bytes_served);
+
     return PROV_OK;
 }
 
@@ -222,7 +290,7 @@ prov_usage_one(prov_ctx_t *ctx, prov_space_t *sp, json_t *memory,
     prov_usage_t        u1, u2;
     prov_store_usage_t  s;
 
-    if (prov_usage_get(&ctx->redis, sp->id, &u1, err) != PROV_OK) {
+    if (prov_usage_counters(&ctx->redis, sp->id, &u1, err) != PROV_OK) {
         return PROV_ERR;
     }
 
@@ -230,7 +298,7 @@ prov_usage_one(prov_ctx_t *ctx, prov_space_t *sp, json_t *memory,
         return PROV_ERR;
     }
 
-    if (prov_usage_get(&ctx->redis, sp->id, &u2, err) != PROV_OK) {
+    if (prov_usage_counters(&ctx->redis, sp->id, &u2, err) != PROV_OK) {
         return PROV_ERR;
     }
 

@@ -4,7 +4,9 @@
  * usage"): the gateway counts bytes and objects in objspace:usage:{id};
  * the provisioner shows them ("usage SPACE"), reconciles them with the
  * storage's own figures (the daemon, every usage_interval seconds) and
- * sets the storage-level quota slightly above the gateway's.
+ * sets the storage-level quota slightly above the gateway's.  The public
+ * frontend's counters (objspace:pubstats:{id}, added by every nginx node)
+ * are shown with them.
  */
 
 #ifndef PROV_USAGE_H
@@ -18,9 +20,21 @@
 
 
 #define PROV_K_USAGE           "objspace:usage:%s"
+#define PROV_K_PUBSTATS        "objspace:pubstats:%s"
 
 /* the storage quota margin: max(1%, 64 MiB), rounded up to a MiB */
 #define PROV_QUOTA_MARGIN_MIN  (64LL * 1024 * 1024)
+
+
+/* the public (CDN) frontend's counters, all nginx nodes together */
+typedef struct {
+    int64_t   requests;
+    int64_t   bytes_served;     /* bytes sent, headers included */
+    int64_t   hits;             /* answered 200 or 206 */
+    int64_t   not_modified;     /* 304 */
+    int64_t   not_found;        /* 404 */
+    int64_t   cache_hits;       /* served from nginx's proxy_cache */
+} prov_usage_public_t;
 
 
 typedef struct {
@@ -29,6 +43,7 @@ typedef struct {
     int64_t   reserved;         /* uploads in flight (bytes_reserved) */
     int64_t   reconciled_at;    /* unix seconds, 0: never */
     int64_t   drift_bytes;      /* found by the last reconcile */
+    prov_usage_public_t  pub;   /* objspace:pubstats:{id} */
 } prov_usage_t;
 
 
@@ -48,6 +63,11 @@ typedef struct {
  */
 int64_t prov_usage_storage_quota(int64_t gateway_quota);
 
+/*
+ * A space's usage record: the gateway's counters and the public
+ * frontend's (absent keys or fields are 0).  Two reads, not atomic
+ * together.
+ */
 int prov_usage_get(prov_redis_t *r, const char *space_id, prov_usage_t *u,
     prov_err_t *err);
 /* "usage SPACE [--json]" */
