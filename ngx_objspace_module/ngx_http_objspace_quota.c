@@ -169,6 +169,127 @@
     "return {st, size or -1, tonumber(u[1]) or 0, tonumber(u[2]) or 0}"
 
 
+/*
+ * The tail of the batch of log-phase usage updates (spaces without a
+ * quota; ngx_http_objspace_redis_batch_create_tail): the entries run in
+ * order, but a run of consecutive plain "put" and "del" entries (no
+ * claim, no copy-source lookup, no quota, so nothing reserved) is
+ * applied together: one HMGET of the sizes it touches per space, the
+ * effects computed in order, one HSET/HDEL per space and one HINCRBY per
+ * counter, instead of about ten commands per entry.  Any other entry runs
+ * the script itself (one()), after the run before it is applied.  Each
+ * entry answers what the script answers: {1, size, bytes, reserved}.
+ */
+#define NGX_HTTP_OBJSPACE_QUOTA_BATCH_TAIL                                    \
+    " end "                                                                   \
+    "local out, n, i, run = {}, 0, 1, {} "                                    \
+    "local function chunks(cmd, key, list, step) "                            \
+    "  local r = {} "                                                         \
+    "  for s = 1, #list, step do "                                            \
+    "    local part = {unpack(list, s, math.min(s + step - 1, #list))} "      \
+    "    local v = redis.call(cmd, key, unpack(part)) "                       \
+    "    if type(v) == 'table' then "                                         \
+    "      for _, x in ipairs(v) do r[#r + 1] = x end "                       \
+    "    end "                                                                \
+    "  end "                                                                  \
+    "  return r "                                                             \
+    "end "                                                                    \
+    "local function apply() "                                                 \
+    "  local byO, cur, d = {}, {}, {} "                                       \
+    "  for _, e in ipairs(run) do "                                           \
+    "    local g = byO[e.O] "                                                 \
+    "    if not g then g = {f = {}, s = {}, U = e.U} byO[e.O] = g end "       \
+    "    for _, f in ipairs(e.f) do "                                         \
+    "      if not g.s[f] then g.s[f] = true g.f[#g.f + 1] = f end "           \
+    "    end "                                                                \
+    "  end "                                                                  \
+    "  for O, g in pairs(byO) do "                                            \
+    "    local v = chunks('HMGET', O, g.f, 1000) "                            \
+    "    local c = {} "                                                       \
+    "    for j, f in ipairs(g.f) do c[f] = tonumber(v[j]) or false end "      \
+    "    cur[O] = c "                                                         \
+    "    if not d[g.U] then d[g.U] = {0, 0} end "                             \
+    "  end "                                                                  \
+    "  for _, e in ipairs(run) do "                                           \
+    "    local c, du = cur[e.O], d[e.U] "                                     \
+    "    if e.put then "                                                      \
+    "      local old = c[e.f[1]] "                                            \
+    "      if old == false then du[2] = du[2] + 1 old = 0 end "               \
+    "      du[1] = du[1] + e.size - old "                                     \
+    "      c[e.f[1]] = e.size "                                               \
+    "    else "                                                               \
+    "      for _, f in ipairs(e.f) do "                                       \
+    "        local old = c[f] "                                               \
+    "        if old then "                                                    \
+    "          du[1] = du[1] - old du[2] = du[2] - 1 c[f] = false "           \
+    "        end "                                                            \
+    "      end "                                                              \
+    "    end "                                                                \
+    "  end "                                                                  \
+    "  for O, g in pairs(byO) do "                                            \
+    "    local set, del, c = {}, {}, cur[O] "                                 \
+    "    for _, f in ipairs(g.f) do "                                         \
+    "      if c[f] then set[#set + 1] = f set[#set + 1] = c[f] "              \
+    "      else del[#del + 1] = f end "                                       \
+    "    end "                                                                \
+    "    if #set > 0 then chunks('HSET', O, set, 1000) end "                  \
+    "    if #del > 0 then chunks('HDEL', O, del, 1000) end "                  \
+    "  end "                                                                  \
+    "  local u = {} "                                                         \
+    "  for U, du in pairs(d) do "                                             \
+    "    if du[1] ~= 0 then redis.call('HINCRBY', U, 'bytes', du[1]) end "    \
+    "    if du[2] ~= 0 then redis.call('HINCRBY', U, 'objects', du[2]) end "  \
+    "    local x = redis.call('HMGET', U, 'bytes', 'reserved') "              \
+    "    u[U] = {tonumber(x[1]) or 0, tonumber(x[2]) or 0} "                  \
+    "  end "                                                                  \
+    "  for _, e in ipairs(run) do "                                           \
+    "    out[e.n] = {1, e.size, u[e.U][1], u[e.U][2]} "                       \
+    "  end "                                                                  \
+    "end "                                                                    \
+    "local function flush() "                                                 \
+    "  if #run == 0 then return end "                                         \
+    "  local ok, res = pcall(apply) "                                         \
+    "  if not ok then "                                                       \
+    "    if type(res) ~= 'table' then res = {err = tostring(res)} end "       \
+    "    for _, e in ipairs(run) do out[e.n] = res end "                      \
+    "  end "                                                                  \
+    "  run = {} "                                                             \
+    "end "                                                                    \
+    "while i <= #ARGV do "                                                    \
+    "  local nk, na = tonumber(ARGV[i]), tonumber(ARGV[i + 1]) "              \
+    "  local a0 = i + 1 + nk "                                                \
+    "  local op = ARGV[a0 + 1] "                                              \
+    "  n = n + 1 "                                                            \
+    "  out[n] = false "                                                       \
+    "  if nk == 7 and ARGV[a0 + 4] == '0' and ARGV[a0 + 7] == '' "            \
+    "     and ARGV[a0 + 9] == '' "                                            \
+    "     and ((op == 'put' and ARGV[a0 + 6] ~= '') or op == 'del') then "    \
+    "    local e = {n = n, U = ARGV[i + 2], O = ARGV[i + 5], "                \
+    "               put = (op == 'put'), f = {}, "                            \
+    "               size = tonumber(ARGV[a0 + 3]) or 0} "                     \
+    "    if ARGV[a0 + 6] ~= '' then e.f[1] = ARGV[a0 + 6] end "               \
+    "    if not e.put then "                                                  \
+    "      for j = a0 + 10, a0 + na do e.f[#e.f + 1] = ARGV[j] end "          \
+    "    end "                                                                \
+    "    run[#run + 1] = e "                                                  \
+    "  else "                                                                 \
+    "    flush() "                                                            \
+    "    local k, a = {}, {} "                                                \
+    "    for j = 1, nk do k[j] = ARGV[i + 1 + j] end "                        \
+    "    for j = 1, na do a[j] = ARGV[a0 + j] end "                           \
+    "    local ok, res = pcall(one, k, a) "                                   \
+    "    if not ok and type(res) ~= 'table' then "                            \
+    "      res = {err = tostring(res)} "                                      \
+    "    end "                                                                \
+    "    if res == nil then res = false end "                                 \
+    "    out[n] = res "                                                       \
+    "  end "                                                                  \
+    "  i = i + 2 + nk + na "                                                  \
+    "end "                                                                    \
+    "flush() "                                                                \
+    "return out"
+
+
 /* the script's KEYS, in order: objspace:{name}:{space_id} */
 #define NGX_HTTP_OBJSPACE_QUOTA_NKEYS      7
 #define NGX_HTTP_OBJSPACE_QUOTA_NKEYS_STR  "7"
@@ -665,7 +786,7 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
     u_char                              *p;
     size_t                               len;
     ngx_int_t                            rc;
-    ngx_str_t                            argv[20], resp, frag, script;
+    ngx_str_t                            argv[20], resp, frag, script, tail;
     ngx_uint_t                           argc, i, nkeys, nargs, batch;
     ngx_http_objspace_acct_main_conf_t  *amcf;
     u_char                               keys[NGX_HTTP_OBJSPACE_QUOTA_NKEYS]
@@ -784,8 +905,9 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
     if (batch) {
         if (amcf->usage_batch == NULL) {
             ngx_str_set(&script, NGX_HTTP_OBJSPACE_QUOTA_SCRIPT);
-            amcf->usage_batch = ngx_http_objspace_redis_batch_create(
-                                    (ngx_cycle_t *) ngx_cycle, &script,
+            ngx_str_set(&tail, NGX_HTTP_OBJSPACE_QUOTA_BATCH_TAIL);
+            amcf->usage_batch = ngx_http_objspace_redis_batch_create_tail(
+                                    (ngx_cycle_t *) ngx_cycle, &script, &tail,
                                     NGX_HTTP_OBJSPACE_REDIS_BATCH_MAX,
                                     NGX_HTTP_OBJSPACE_REDIS_BATCH_DELAY);
         }

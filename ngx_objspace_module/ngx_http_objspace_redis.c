@@ -1759,12 +1759,27 @@ ngx_http_objspace_redis_batch_t *
 ngx_http_objspace_redis_batch_create(ngx_cycle_t *cycle, ngx_str_t *script,
     ngx_uint_t max, ngx_msec_t delay)
 {
+    return ngx_http_objspace_redis_batch_create_tail(cycle, script, NULL,
+                                                     max, delay);
+}
+
+
+ngx_http_objspace_redis_batch_t *
+ngx_http_objspace_redis_batch_create_tail(ngx_cycle_t *cycle,
+    ngx_str_t *script, ngx_str_t *tail, ngx_uint_t max, ngx_msec_t delay)
+{
     size_t                            len, room;
     u_char                           *p;
+    ngx_str_t                         deftail;
     ngx_http_objspace_redis_batch_t  *b;
 
+    if (tail == NULL) {
+        ngx_str_set(&deftail, NGX_HTTP_OBJSPACE_REDIS_BATCH_TAIL);
+        tail = &deftail;
+    }
+
     len = sizeof(NGX_HTTP_OBJSPACE_REDIS_BATCH_HEAD) - 1 + script->len
-          + sizeof(NGX_HTTP_OBJSPACE_REDIS_BATCH_TAIL) - 1;
+          + tail->len;
 
     /* what ngx_http_objspace_redis_send takes, less the head */
 
@@ -1798,8 +1813,7 @@ ngx_http_objspace_redis_batch_create(ngx_cycle_t *cycle, ngx_str_t *script,
     p = ngx_cpymem(p, NGX_HTTP_OBJSPACE_REDIS_BATCH_HEAD,
                    sizeof(NGX_HTTP_OBJSPACE_REDIS_BATCH_HEAD) - 1);
     p = ngx_cpymem(p, script->data, script->len);
-    p = ngx_cpymem(p, NGX_HTTP_OBJSPACE_REDIS_BATCH_TAIL,
-                   sizeof(NGX_HTTP_OBJSPACE_REDIS_BATCH_TAIL) - 1);
+    p = ngx_cpymem(p, tail->data, tail->len);
     p = ngx_cpymem(p, "\r\n$1\r\n0\r\n", sizeof("\r\n$1\r\n0\r\n") - 1);
     b->head.len = p - b->head.data;
 

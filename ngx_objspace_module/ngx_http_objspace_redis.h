@@ -69,6 +69,17 @@ ngx_http_objspace_redis_batch_t *ngx_http_objspace_redis_batch_create(
     ngx_msec_t delay);
 
 /*
+ * The same with another tail: the wrapper is "local function one(KEYS,
+ * ARGV) " script tail, so tail starts with " end " and must answer one
+ * reply per entry, in order, from the ARGV layout above (a tail may run
+ * some entries itself rather than through one(); see ngx_http_objspace_
+ * quota.c).  NULL: the default tail.
+ */
+ngx_http_objspace_redis_batch_t *ngx_http_objspace_redis_batch_create_tail(
+    ngx_cycle_t *cycle, ngx_str_t *script, ngx_str_t *tail, ngx_uint_t max,
+    ngx_msec_t delay);
+
+/*
  * Adds one entry: resp holds its nkeys + nargs arguments as RESP bulk
  * strings (copied).
  *   NGX_OK        queued; done(data, reply) is called exactly once later

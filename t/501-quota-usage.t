@@ -30,7 +30,7 @@ r = st.seeder.r
 rnd = random.Random(5)
 
 
-def rgw_stats():
+def rgw_stats(bucket=bucket):
     s = st.seeder.rgw.admin("GET", "bucket", {"bucket": bucket,
                                               "stats": "true",
                                               "format": "json"})
@@ -38,16 +38,16 @@ def rgw_stats():
     return main.get("size", 0), main.get("num_objects", 0)
 
 
-def usage():
-    u = r.hgetall("objspace:usage:" + sp["id"])
+def usage(space=sp):
+    u = r.hgetall("objspace:usage:" + space["id"])
     return int(u.get("bytes", 0)), int(u.get("objects", 0))
 
 
-def same(name):
+def same(name, space=sp):
     # the usage update is sent right after the response: allow it to land
     deadline = time.time() + 5
     while True:
-        got, want = usage(), rgw_stats()
+        got, want = usage(space), rgw_stats(space["bucket"])
         if got == want or time.time() > deadline:
             break
         time.sleep(0.05)
@@ -137,5 +137,52 @@ fields = r.hkeys("objspace:osz:" + sp["id"])
 tap.ok(fields and all(len(f) == 32 for f in fields)
        and not any("many" in f or "mp/" in f for f in fields),
        "the size index holds fingerprints, never object names")
+
+# A space without a quota: its usage updates are batched per worker (one
+# EVAL per 64 updates or 20 ms), and a run of plain puts and deletes in a
+# batch is applied together (ngx_http_objspace_quota.c, the batch tail).
+# Concurrent clients make the batches mix overwrites, deletes, repeated
+# and missing keys in DeleteObjects, and a multipart completion.
+sp2 = st.seed_space()
+key2 = st.seed_key(sp2, "read-write-delete")
+b2 = sp2["bucket"]
+
+
+def worker(w):
+    cw = st.boto3_client(key2["ak"], key2["sk"])
+    wr = random.Random(100 + w)
+    for i in range(25):
+        cw.put_object(Bucket=b2, Key="w%d/k%02d" % (w, i % 10),
+                      Body=os.urandom(wr.randrange(0, 40000)))
+        if i % 7 == 6:
+            cw.delete_object(Bucket=b2, Key="w%d/k%02d" % (w, i % 5))
+    cw.delete_objects(Bucket=b2, Delete={"Objects": [
+        {"Key": "w%d/k01" % w}, {"Key": "w%d/k01" % w},
+        {"Key": "w%d/none" % w}, {"Key": "w%d/k02" % w}]})
+    if w == 0:
+        mp = cw.create_multipart_upload(Bucket=b2, Key="w0/mp")
+        e = cw.upload_part(Bucket=b2, Key="w0/mp", UploadId=mp["UploadId"],
+                           PartNumber=1, Body=os.urandom(123456))
+        cw.complete_multipart_upload(
+            Bucket=b2, Key="w0/mp", UploadId=mp["UploadId"],
+            MultipartUpload={"Parts": [{"PartNumber": 1,
+                                        "ETag": e["ETag"]}]})
+    for i in range(10):
+        cw.put_object(Bucket=b2, Key="w%d/late%d" % (w, i),
+                      Body=os.urandom(wr.randrange(1, 5000)))
+
+
+import concurrent.futures  # noqa: E402
+with concurrent.futures.ThreadPoolExecutor(8) as ex:
+    for f in [ex.submit(worker, w) for w in range(8)]:
+        f.result()
+same("no-quota space, 8 concurrent clients (batched updates)", sp2)
+c2 = st.boto3_client(key2["ak"], key2["sk"])
+c2.delete_objects(Bucket=b2, Delete={"Objects": [
+    {"Key": "w%d/late%d" % (w, i)} for w in range(8) for i in range(10)]})
+same("no-quota space, one DeleteObjects of 80 keys", sp2)
+tap.is_(usage(sp2)[1], len(st.rgw_keys(sp2, "")),
+        "no-quota space: objects counted == objects in RGW")
+
 tap.is_(st.alerts(), [], "no [alert] in the error log")
 tap.done_testing()
