@@ -55,12 +55,6 @@ typedef struct {
 } prov_audit_tenant_t;
 
 
-typedef struct {
-    uint64_t   *slots;          /* open addressing, 0 = empty */
-    size_t      n;
-} prov_seen_t;
-
-
 /* the lines of one batch for one file */
 typedef struct {
     size_t      tenant;
@@ -75,20 +69,20 @@ struct prov_audit_s {
     prov_audit_tenant_t  *tenants;
     size_t                ntenants;
     size_t                nalloc;
-    prov_seen_t           seen[2];      /* current and previous generation */
+    prov_audit_seen_t     seen;         /* recent event ids */
     int                   group_ok;
     int                   pending_done;  /* our PEL was drained */
     json_t               *lastused;     /* identity -> max ts (s) */
     json_t               *workers;      /* worker -> last seq seen */
     int                   kill_before_ack;  /* test hook, see open */
+    int                   push_keys;    /* source = rustshare: note moved
+                                           last_used_at for the push */
 };
 
 
 static int prov_sid_parse(const char *s, prov_sid_t *sid);
 static int prov_sid_cmp(const prov_sid_t *a, const prov_sid_t *b);
 static uint64_t prov_hash(const char *s);
-static int prov_seen_has(prov_audit_t *a, const char *id);
-static int prov_seen_add(prov_audit_t *a, const char *id);
 static int prov_mkdir(const char *path, prov_err_t *err);
 static int prov_fsync_dir(const char *path, prov_err_t *err);
 static int prov_audit_tenant(prov_audit_t *a, const char *name,
@@ -96,13 +90,8 @@ static int prov_audit_tenant(prov_audit_t *a, const char *name,
 static int prov_audit_newest(const char *dir, char *name, size_t size);
 static int prov_audit_load_tail(prov_audit_t *a, prov_audit_tenant_t *t,
     prov_err_t *err);
-static int prov_audit_group(prov_audit_t *a, prov_redis_t *r,
-    prov_err_t *err);
 static int prov_audit_batch(prov_audit_t *a, prov_redis_t *r, int pending,
     size_t *handled, prov_err_t *err);
-static json_t *prov_audit_line(redisReply *id, redisReply *fields,
-    const char **tenant, prov_err_t *err);
-static const char *prov_entry_field(redisReply *fields, const char *name);
 static int prov_batch_has(const char **batch, size_t n, const char *id);
 static json_t *prov_json_str(const char *s, size_t len);
 static void prov_audit_note(prov_audit_t *a, json_t *line);
@@ -274,8 +263,8 @@ prov_hash(const char *s)
 }
 
 
-static int
-prov_seen_has(prov_audit_t *a, const char *id)
+int
+prov_audit_seen_has(prov_audit_seen_t *s, const char *id)
 {
     int       g;
     size_t    i, cap;
@@ -285,12 +274,12 @@ prov_seen_has(prov_audit_t *a, const char *id)
     cap = 2 * PROV_AUDIT_SEEN;
 
     for (g = 0; g < 2; g++) {
-        if (a->seen[g].slots == NULL) {
+        if (s->gen[g].slots == NULL) {
             continue;
         }
 
-        for (i = h % cap; a->seen[g].slots[i]; i = (i + 1) % cap) {
-            if (a->seen[g].slots[i] == h) {
+        for (i = h % cap; s->gen[g].slots[i]; i = (i + 1) % cap) {
+            if (s->gen[g].slots[i] == h) {
                 return 1;
             }
         }
@@ -306,45 +295,69 @@ prov_seen_has(prov_audit_t *a, const char *id)
  * ids are remembered without deleting from an open-addressing table.
  */
 
-static int
-prov_seen_add(prov_audit_t *a, const char *id)
+int
+prov_audit_seen_add(prov_audit_seen_t *s, const char *id)
 {
-    size_t       i, cap;
-    uint64_t     h;
-    prov_seen_t  tmp;
+    size_t    i, cap;
+    uint64_t  h, *slots;
 
     cap = 2 * PROV_AUDIT_SEEN;
 
-    if (a->seen[0].n >= PROV_AUDIT_SEEN) {
-        tmp = a->seen[1];
-        a->seen[1] = a->seen[0];
-        a->seen[0] = tmp;
-        a->seen[0].n = 0;
+    if (s->gen[0].n >= PROV_AUDIT_SEEN) {
+        slots = s->gen[1].slots;
+        s->gen[1] = s->gen[0];
+        s->gen[0].slots = slots;
+        s->gen[0].n = 0;
 
-        if (a->seen[0].slots) {
-            memset(a->seen[0].slots, 0, cap * sizeof(uint64_t));
+        if (slots) {
+            memset(slots, 0, cap * sizeof(uint64_t));
         }
     }
 
-    if (a->seen[0].slots == NULL) {
-        a->seen[0].slots = calloc(cap, sizeof(uint64_t));
-        if (a->seen[0].slots == NULL) {
+    if (s->gen[0].slots == NULL) {
+        s->gen[0].slots = calloc(cap, sizeof(uint64_t));
+        if (s->gen[0].slots == NULL) {
             return PROV_ERR;
         }
     }
 
     h = prov_hash(id);
 
-    for (i = h % cap; a->seen[0].slots[i]; i = (i + 1) % cap) {
-        if (a->seen[0].slots[i] == h) {
+    for (i = h % cap; s->gen[0].slots[i]; i = (i + 1) % cap) {
+        if (s->gen[0].slots[i] == h) {
             return PROV_OK;
         }
     }
 
-    a->seen[0].slots[i] = h;
-    a->seen[0].n++;
+    s->gen[0].slots[i] = h;
+    s->gen[0].n++;
 
     return PROV_OK;
+}
+
+
+void
+prov_audit_seen_clear(prov_audit_seen_t *s)
+{
+    int  g;
+
+    for (g = 0; g < 2; g++) {
+        s->gen[g].n = 0;
+
+        if (s->gen[g].slots) {
+            memset(s->gen[g].slots, 0,
+                   2 * PROV_AUDIT_SEEN * sizeof(uint64_t));
+        }
+    }
+}
+
+
+void
+prov_audit_seen_free(prov_audit_seen_t *s)
+{
+    free(s->gen[0].slots);
+    free(s->gen[1].slots);
+    memset(s, 0, sizeof(*s));
 }
 
 
@@ -581,7 +594,7 @@ prov_audit_load_tail(prov_audit_t *a, prov_audit_tenant_t *t,
 
             s = json_string_value(json_object_get(j, "id"));
 
-            if (s && prov_seen_add(a, s) != PROV_OK) {
+            if (s && prov_audit_seen_add(&a->seen, s) != PROV_OK) {
                 json_decref(j);
                 prov_err_set(err, PROV_E_SYS, "out of memory");
                 goto done;
@@ -678,6 +691,8 @@ prov_audit_open(prov_audit_t **ap, const prov_config_t *cf,
         return PROV_ERR;
     }
 
+    a->push_keys = (cf->source && strcmp(cf->source, "rustshare") == 0);
+
     /* tests only (t/150): die by SIGKILL after writing the Nth batch,
      * before its XACK, to prove a restart does not duplicate it */
     if (getenv("OBJSPACE_PROV_TEST_KILL_BEFORE_ACK")) {
@@ -699,8 +714,7 @@ prov_audit_close(prov_audit_t *a)
 
     free(a->dir);
     free(a->tenants);
-    free(a->seen[0].slots);
-    free(a->seen[1].slots);
+    prov_audit_seen_free(&a->seen);
     json_decref(a->lastused);
     json_decref(a->workers);
     free(a);
@@ -713,37 +727,25 @@ prov_audit_reset(prov_audit_t *a)
     a->ntenants = 0;
     a->group_ok = 0;
     a->pending_done = 0;
-    a->seen[0].n = 0;
-    a->seen[1].n = 0;
-
-    if (a->seen[0].slots) {
-        memset(a->seen[0].slots, 0, 2 * PROV_AUDIT_SEEN * sizeof(uint64_t));
-    }
-
-    if (a->seen[1].slots) {
-        memset(a->seen[1].slots, 0, 2 * PROV_AUDIT_SEEN * sizeof(uint64_t));
-    }
+    prov_audit_seen_clear(&a->seen);
 
     json_object_clear(a->workers);
 }
 
 
 /*
- * The group reads from the start of the stream ("0", not "$"): events the
- * gateway added before the first daemon ever ran are consumed too.
+ * A consumer group reads from the start of the stream ("0", not "$"):
+ * events the gateway added before the first daemon ever ran are consumed
+ * too.  An existing group (BUSYGROUP) is fine.
  */
 
-static int
-prov_audit_group(prov_audit_t *a, prov_redis_t *r, prov_err_t *err)
+int
+prov_audit_group_create(prov_redis_t *r, const char *group, prov_err_t *err)
 {
     redisReply  *reply;
 
-    if (a->group_ok) {
-        return PROV_OK;
-    }
-
     reply = redisCommand(r->c, "XGROUP CREATE %s %s 0 MKSTREAM",
-                         PROV_K_AUDIT, PROV_AUDIT_GROUP);
+                         PROV_K_AUDIT, group);
     if (reply == NULL) {
         prov_err_set(err, PROV_E_REDIS, "redis XGROUP: %s", r->c->errstr);
         return PROV_ERR;
@@ -758,9 +760,48 @@ prov_audit_group(prov_audit_t *a, prov_redis_t *r, prov_err_t *err)
     }
 
     freeReplyObject(reply);
-    a->group_ok = 1;
 
     return PROV_OK;
+}
+
+
+/*
+ * One XREADGROUP of up to count entries for the consumer "leader": the
+ * group's pending entries (id "0": delivered before, not acknowledged)
+ * or new ones (">").  Returns the reply (the caller frees it) and sets
+ * *entries (borrowed from it) to the array of entries, or NULL when there
+ * are none.  A missing group is PROV_E_NOTFOUND (create it again).
+ */
+
+redisReply *
+prov_audit_read(prov_redis_t *r, const char *group, int pending, int count,
+    redisReply **entries, prov_err_t *err)
+{
+    redisReply  *reply;
+
+    *entries = NULL;
+
+    reply = prov_redis_cmd(r, err, "XREADGROUP GROUP %s %s COUNT %d "
+                           "STREAMS %s %s", group, PROV_AUDIT_CONSUMER,
+                           count, PROV_K_AUDIT, pending ? "0" : ">");
+    if (reply == NULL) {
+        if (strstr(err->msg, "NOGROUP")) {
+            err->code = PROV_E_NOTFOUND;
+        }
+
+        return NULL;
+    }
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
+        && reply->element[0]->type == REDIS_REPLY_ARRAY
+        && reply->element[0]->elements >= 2
+        && reply->element[0]->element[1]->type == REDIS_REPLY_ARRAY
+        && reply->element[0]->element[1]->elements > 0)
+    {
+        *entries = reply->element[0]->element[1];
+    }
+
+    return reply;
 }
 
 
@@ -797,14 +838,14 @@ prov_json_str(const char *s, size_t len)
 
 
 /*
- * One stream entry as the object written to a file: "stream_id", then
- * the entry's fields (ts, status, bytes_in, bytes_out and seq as
- * numbers), then "time" (ISO 8601 of ts).  *tenant is borrowed from
- * the returned object.
+ * One stream entry as the object written to a file (and shipped to
+ * RustShare): "stream_id", then the entry's fields (ts, status, bytes_in,
+ * bytes_out and seq as numbers), then "time" (ISO 8601 of ts).  *tenant
+ * is borrowed from the returned object.
  */
 
-static json_t *
-prov_audit_line(redisReply *id, redisReply *fields, const char **tenant,
+json_t *
+prov_audit_entry_json(redisReply *id, redisReply *fields, const char **tenant,
     prov_err_t *err)
 {
     size_t       i;
@@ -879,8 +920,8 @@ nomem:
 
 /* a field of a stream entry, borrowed from the reply */
 
-static const char *
-prov_entry_field(redisReply *fields, const char *name)
+const char *
+prov_audit_entry_field(redisReply *fields, const char *name)
 {
     size_t  i;
 
@@ -1042,12 +1083,17 @@ failed:
 }
 
 
-/* keeps the maximum: another node's older batch never moves it back */
+/*
+ * Keeps the maximum: another node's older batch never moves it back.  In
+ * RustShare mode an identity whose last_used_at moved is also added to
+ * objspace:prov:rs:push:keys, in the same script, for the key-usage push
+ * (prov_push.c), which removes it once RustShare has that value.
+ */
 
 static int
 prov_audit_flush_lastused(prov_audit_t *a, prov_redis_t *r, prov_err_t *err)
 {
-    int           rc;
+    int           rc, nk;
     size_t        n, i;
     char        (*vals)[24];
     json_t       *v;
@@ -1059,7 +1105,7 @@ prov_audit_flush_lastused(prov_audit_t *a, prov_redis_t *r, prov_err_t *err)
         return PROV_OK;
     }
 
-    argv = calloc(4 + 2 * n, sizeof(char *));
+    argv = calloc(5 + 2 * n, sizeof(char *));
     vals = calloc(n, sizeof(*vals));
 
     if (argv == NULL || vals == NULL) {
@@ -1069,26 +1115,31 @@ prov_audit_flush_lastused(prov_audit_t *a, prov_redis_t *r, prov_err_t *err)
         return PROV_ERR;
     }
 
+    nk = a->push_keys ? 2 : 1;
+
     argv[0] = "EVAL";
     argv[1] = "for i = 1, #ARGV, 2 do "
               "local old = tonumber(redis.call('HGET', KEYS[1], ARGV[i])"
               " or '0') or 0 "
               "if tonumber(ARGV[i + 1]) > old then "
-              "redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end "
+              "redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) "
+              "if KEYS[2] then redis.call('SADD', KEYS[2], ARGV[i]) end "
+              "end "
               "end return 1";
-    argv[2] = "1";
+    argv[2] = nk == 2 ? "2" : "1";
     argv[3] = PROV_K_LASTUSED;
+    argv[4] = PROV_K_RS_PUSH_KEYS;
     i = 0;
 
     json_object_foreach(a->lastused, k, v) {
         snprintf(vals[i], sizeof(vals[i]), "%lld",
                  (long long) json_integer_value(v));
-        argv[4 + 2 * i] = k;
-        argv[5 + 2 * i] = vals[i];
+        argv[3 + nk + 2 * i] = k;
+        argv[4 + nk + 2 * i] = vals[i];
         i++;
     }
 
-    reply = prov_redis_argv(r, (int) (4 + 2 * n), argv, NULL, err);
+    reply = prov_redis_argv(r, (int) (3 + nk + 2 * n), argv, NULL, err);
 
     rc = PROV_ERR;
 
@@ -1136,30 +1187,17 @@ prov_audit_batch(prov_audit_t *a, prov_redis_t *r, int pending,
     batch = NULL;
     rc = PROV_ERR;
 
-    reply = prov_redis_cmd(r, err, "XREADGROUP GROUP %s %s COUNT %d "
-                           "STREAMS %s %s", PROV_AUDIT_GROUP,
-                           PROV_AUDIT_CONSUMER, PROV_AUDIT_BATCH,
-                           PROV_K_AUDIT, pending ? "0" : ">");
+    reply = prov_audit_read(r, PROV_AUDIT_GROUP, pending, PROV_AUDIT_BATCH,
+                            &entries, err);
     if (reply == NULL) {
-        if (strstr(err->msg, "NOGROUP")) {
+        if (err->code == PROV_E_NOTFOUND) {
             a->group_ok = 0;
         }
 
         return PROV_ERR;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0
-        || reply->element[0]->type != REDIS_REPLY_ARRAY
-        || reply->element[0]->elements < 2
-        || reply->element[0]->element[1]->type != REDIS_REPLY_ARRAY)
-    {
-        freeReplyObject(reply);
-        return PROV_OK;
-    }
-
-    entries = reply->element[0]->element[1];
-
-    if (entries->elements == 0) {
+    if (entries == NULL) {
         freeReplyObject(reply);
         return PROV_OK;
     }
@@ -1194,7 +1232,7 @@ prov_audit_batch(prov_audit_t *a, prov_redis_t *r, int pending,
             continue;
         }
 
-        j = prov_audit_line(e->element[0], e->element[1], &tenant, err);
+        j = prov_audit_entry_json(e->element[0], e->element[1], &tenant, err);
         if (j == NULL) {
             goto done;
         }
@@ -1208,12 +1246,12 @@ prov_audit_batch(prov_audit_t *a, prov_redis_t *r, int pending,
             goto done;
         }
 
-        evid = prov_entry_field(e->element[1], "id");
+        evid = prov_audit_entry_field(e->element[1], "id");
 
         /* already in the file (written, then killed before XACK), or a
          * duplicate of an event written earlier or earlier in this batch */
         if (prov_sid_cmp(&sid, &a->tenants[tidx].last) <= 0
-            || (evid && (prov_seen_has(a, evid)
+            || (evid && (prov_audit_seen_has(&a->seen, evid)
                          || prov_batch_has(batch, nbatch, evid))))
         {
             skipped++;
@@ -1288,7 +1326,7 @@ prov_audit_batch(prov_audit_t *a, prov_redis_t *r, int pending,
     /* on disk: remembered, and now the stream may forget them */
 
     for (i = 0; i < nbatch; i++) {
-        if (prov_seen_add(a, batch[i]) != PROV_OK) {
+        if (prov_audit_seen_add(&a->seen, batch[i]) != PROV_OK) {
             prov_err_set(err, PROV_E_SYS, "out of memory");
             goto done;
         }
@@ -1337,8 +1375,12 @@ prov_audit_pump(prov_audit_t *a, prov_redis_t *r, size_t max,
 
     *handled = 0;
 
-    if (prov_audit_group(a, r, err) != PROV_OK) {
-        return PROV_ERR;
+    if (!a->group_ok) {
+        if (prov_audit_group_create(r, PROV_AUDIT_GROUP, err) != PROV_OK) {
+            return PROV_ERR;
+        }
+
+        a->group_ok = 1;
     }
 
     while (*handled < max) {

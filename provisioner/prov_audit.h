@@ -18,6 +18,8 @@
 #define PROV_AUDIT_H
 
 
+#include <jansson.h>
+
 #include "prov_core.h"
 #include "prov_config.h"
 #include "prov_redis.h"
@@ -29,6 +31,8 @@
 #define PROV_AUDIT_GROUP    "provisioner"
 #define PROV_AUDIT_CONSUMER "leader"
 #define PROV_AUDIT_NOTENANT "_unattributed"
+/* identities whose last_used_at RustShare has not been sent yet */
+#define PROV_K_RS_PUSH_KEYS "objspace:prov:rs:push:keys"
 
 
 /* a control-plane event; NULL fields are left out of the entry */
@@ -53,6 +57,15 @@ typedef struct {
 
 
 typedef struct prov_audit_s  prov_audit_t;
+
+
+/* recently seen event ids: two generations of open addressing */
+typedef struct {
+    struct {
+        uint64_t  *slots;       /* 0 = empty */
+        size_t     n;
+    }             gen[2];       /* current and previous generation */
+} prov_audit_seen_t;
 
 
 /*
@@ -87,6 +100,23 @@ void prov_audit_reset(prov_audit_t *a);
 /* key.expired events for active keys past expires_at, once per key */
 int prov_audit_expiry_scan(prov_redis_t *r, const char *actor,
     size_t *found, prov_err_t *err);
+
+/*
+ * Helpers shared with the RustShare audit shipper (prov_push.c), which
+ * reads the same stream with a consumer group of its own.
+ */
+int prov_audit_group_create(prov_redis_t *r, const char *group,
+    prov_err_t *err);
+redisReply *prov_audit_read(prov_redis_t *r, const char *group, int pending,
+    int count, redisReply **entries, prov_err_t *err);
+json_t *prov_audit_entry_json(redisReply *id, redisReply *fields,
+    const char **tenant, prov_err_t *err);
+const char *prov_audit_entry_field(redisReply *fields, const char *name);
+/* the last 64k to 128k ids added; seen_add fails only without memory */
+int prov_audit_seen_has(prov_audit_seen_t *s, const char *id);
+int prov_audit_seen_add(prov_audit_seen_t *s, const char *id);
+void prov_audit_seen_clear(prov_audit_seen_t *s);
+void prov_audit_seen_free(prov_audit_seen_t *s);
 
 /* "audit --tenant T": prints that tenant's events only */
 int prov_audit_query(const prov_config_t *cf, const prov_audit_query_t *q,
