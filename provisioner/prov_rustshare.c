@@ -51,7 +51,7 @@ static int prov_rs_request(prov_rs_t *rs, const char *method,
 static void prov_rs_http_error(prov_err_t *err, const char *method,
     const char *path, prov_rs_resp_t *resp);
 static int prov_rs_call(prov_rs_t *rs, const char *method, const char *path,
-    const char *body, const char *extra, long timeout_s,
+    const char *body, const char *extra, long timeout_s, int retries,
     prov_rs_resp_t *resp, prov_err_t *err);
 static json_t *prov_rs_parse(prov_rs_resp_t *resp, const char *what,
     prov_err_t *err);
@@ -149,6 +149,7 @@ prov_rs_request(prov_rs_t *rs, const char *method, const char *path,
 
     prov_buf_reset(&resp->body);
     resp->status = 0;
+    rs->last_status = 0;
     resp->etag[0] = '\0';
     resp->retry_after = -1;
 
@@ -208,6 +209,7 @@ prov_rs_request(prov_rs_t *rs, const char *method, const char *path,
     }
 
     curl_easy_getinfo(rs->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+    rs->last_status = resp->status;
 
     prov_log(PROV_LOG_DEBUG, "rustshare", "%s %s -> %ld (%zu bytes)",
              method, path, resp->status, resp->body.len);
@@ -241,7 +243,7 @@ prov_rs_http_error(prov_err_t *err, const char *method, const char *path,
 
 /*
  * A request with the contract's retry policy: transport errors (incl.
- * timeouts), 5xx and 429 are retried rustshare_retries times with
+ * timeouts), 5xx and 429 are retried `retries` times with
  * exponential backoff (500 ms doubling, capped at 8 s, +-25 % jitter, or
  * Retry-After up to 30 s); 401/403 are refused at once.  2xx, 304 and 410
  * return PROV_OK: the caller reads resp->status.
@@ -249,13 +251,11 @@ prov_rs_http_error(prov_err_t *err, const char *method, const char *path,
 
 static int
 prov_rs_call(prov_rs_t *rs, const char *method, const char *path,
-    const char *body, const char *extra, long timeout_s,
+    const char *body, const char *extra, long timeout_s, int retries,
     prov_rs_resp_t *resp, prov_err_t *err)
 {
-    int    attempt, retries, retry;
+    int    attempt, retry;
     long   delay;
-
-    retries = rs->ctx->cf.rustshare_retries;
 
     for (attempt = 0; /* void */ ; attempt++) {
         retry = 0;
@@ -282,7 +282,7 @@ prov_rs_call(prov_rs_t *rs, const char *method, const char *path,
         }
 
         if (!retry || attempt >= retries) {
-            if (retry) {
+            if (retry && retries > 0) {
                 prov_err_prefix(err, "giving up after %d attempts",
                                 attempt + 1);
             }
@@ -420,6 +420,9 @@ prov_rs_open(prov_rs_t *rs, prov_ctx_t *ctx, prov_err_t *err)
         prov_err_set(err, PROV_E_SYS, "out of memory");
         goto failed;
     }
+
+    rs->push_retries = ctx->cf.rustshare_retries;
+    rs->push_timeout = ctx->cf.rustshare_timeout;
 
     srandom((unsigned) getpid() ^ (unsigned) prov_now());
 
@@ -582,7 +585,8 @@ restart:
         }
 
         if (prov_rs_call(rs, "GET", path, NULL, NULL,
-                         rs->ctx->cf.rustshare_timeout, &resp, err)
+                         rs->ctx->cf.rustshare_timeout,
+                         rs->ctx->cf.rustshare_retries, &resp, err)
             != PROV_OK)
         {
             goto done;
@@ -710,7 +714,8 @@ prov_rs_fetch_changes(prov_rs_t *rs, int64_t since, int wait,
 
         if (prov_rs_call(rs, "GET", path, NULL, page == 1 ? inm : NULL,
                          rs->ctx->cf.rustshare_timeout
-                         + (page == 1 ? wait : 0), &resp, err)
+                         + (page == 1 ? wait : 0),
+                         rs->ctx->cf.rustshare_retries, &resp, err)
             != PROV_OK)
         {
             goto done;
@@ -975,17 +980,16 @@ done:
 
 
 /*
- * POST /v1/objspace/{kind} with an Idempotency-Key: RustShare applies a
- * retried batch once.
+ * POST /v1/objspace/{kind} with an Idempotency-Key (idem, or a fresh
+ * random one): RustShare applies a retried batch once.
  */
 
-static int
-prov_rs_push(prov_rs_t *rs, const char *kind, json_t *body, const char *idem,
-    prov_err_t *err)
+int
+prov_rs_push_body(prov_rs_t *rs, const char *kind, const char *body,
+    const char *idem, prov_err_t *err)
 {
     int              rc;
     char             path[128], hdr[160], gen[40];
-    char            *s;
     unsigned char    rnd[16];
     prov_rs_resp_t   resp;
 
@@ -1001,26 +1005,39 @@ prov_rs_push(prov_rs_t *rs, const char *kind, json_t *body, const char *idem,
         idem = gen;
     }
 
-    s = json_dumps(body, JSON_COMPACT);
-    if (s == NULL) {
-        prov_err_set(err, PROV_E_SYS, "json_dumps failed");
-        return PROV_ERR;
-    }
-
     snprintf(path, sizeof(path), PROV_RS_API "/%s", kind);
     snprintf(hdr, sizeof(hdr), "Idempotency-Key: %.100s", idem);
     prov_buf_init(&resp.body);
 
-    rc = prov_rs_call(rs, "POST", path, s, hdr, rs->ctx->cf.rustshare_timeout,
-                      &resp, err);
+    rc = prov_rs_call(rs, "POST", path, body, hdr, rs->push_timeout,
+                      rs->push_retries, &resp, err);
 
     if (rc == PROV_OK && (resp.status < 200 || resp.status >= 300)) {
         prov_rs_http_error(err, "POST", path, &resp);
         rc = PROV_ERR;
     }
 
-    free(s);
     prov_buf_free(&resp.body);
+
+    return rc;
+}
+
+
+static int
+prov_rs_push(prov_rs_t *rs, const char *kind, json_t *body, const char *idem,
+    prov_err_t *err)
+{
+    int    rc;
+    char  *s;
+
+    s = json_dumps(body, JSON_COMPACT);
+    if (s == NULL) {
+        prov_err_set(err, PROV_E_SYS, "json_dumps failed");
+        return PROV_ERR;
+    }
+
+    rc = prov_rs_push_body(rs, kind, s, idem, err);
+    free(s);
 
     return rc;
 }

@@ -49,6 +49,12 @@ struct prov_rs_s {
     prov_rs_leader_pt    leader;
     void                *leader_data;
     unsigned             requests;          /* HTTP requests sent */
+    /* pushes: extra attempts and seconds per request; the config's
+     * (rustshare_retries, rustshare_timeout) unless the caller changes
+     * them (the daemon: no retry inside a tick, see prov_push.c) */
+    int                  push_retries;
+    int                  push_timeout;
+    long                 last_status;       /* of the last answer, 0: none */
 };
 
 
@@ -91,6 +97,13 @@ int prov_rs_push_usage(prov_rs_t *rs, json_t *spaces, prov_err_t *err);
 int prov_rs_push_key_usage(prov_rs_t *rs, json_t *keys, prov_err_t *err);
 int prov_rs_push_audit(prov_rs_t *rs, json_t *events, const char *batch_id,
     prov_err_t *err);
+/*
+ * POST a body as it is (kind: "usage", "key-usage" or "audit"), so that
+ * a batch retried with its Idempotency-Key is the same bytes every time.
+ * rs->last_status tells a refusal of the body (400) from an outage.
+ */
+int prov_rs_push_body(prov_rs_t *rs, const char *kind, const char *body,
+    const char *idem, prov_err_t *err);
 
 /* CLI: `sync [--full]`, `rustshare push KIND FILE` */
 int prov_rs_cli_sync(const char *config, int json, int full, int wait,
