@@ -67,6 +67,7 @@ static const prov_cf_key_t  prov_cf_keys[] = {
     { "rustshare_retries", PROV_CF_INT, PROV_CF(rustshare_retries) },
     { "audit_dir", PROV_CF_STR, PROV_CF(audit_dir) },
     { "usage_interval", PROV_CF_INT, PROV_CF(usage_interval) },
+    { "push_interval", PROV_CF_INT, PROV_CF(push_interval) },
     { NULL, 0, 0 }
 };
 
@@ -303,6 +304,12 @@ prov_config_defaults(prov_config_t *cf, prov_err_t *err)
         return PROV_ERR;
     }
 
+    if (cf->push_interval < 1 || cf->push_interval > 86400) {
+        prov_err_set(err, PROV_E_CONFIG, "invalid push_interval \"%d\", it "
+                     "must be 1 to 86400 seconds", cf->push_interval);
+        return PROV_ERR;
+    }
+
     if (strstr(cf->bucket_pattern, "{name}") == NULL
         && strstr(cf->bucket_pattern, "{space}") == NULL
         && strstr(cf->bucket_pattern, "{id}") == NULL)
@@ -400,6 +407,7 @@ prov_config_load(prov_config_t *cf, const char *path, prov_err_t *err)
     cf->rustshare_timeout = 10;
     cf->rustshare_retries = 3;
     cf->usage_interval = 300;
+    cf->push_interval = 60;
 
     if (prov_setstr(&cf->path, path, err) != PROV_OK) {
         return PROV_ERR;

@@ -56,6 +56,8 @@ typedef struct {
     int     rustshare_retries;  /* extra attempts on 5xx / timeouts */
     char   *audit_dir;          /* per-tenant audit files (prov_audit.c) */
     int     usage_interval;     /* seconds between usage reconciles */
+    int     push_interval;      /* seconds between usage / key-usage pushes
+                                   to RustShare (prov_push.c) */
 } prov_config_t;
 
 
