@@ -4,7 +4,9 @@
  *
  * Single-threaded: a one-second tick takes or renews the leader lease
  * (objspace:prov:leader, SET NX PX, renewed by compare-and-pexpire), and
- * the leader runs a reconcile pass every reconcile_interval seconds.
+ * the leader runs a reconcile pass every reconcile_interval seconds; with
+ * source = rustshare it also syncs every tick and pushes usage, key
+ * last-used times and audit events back (prov_push.c).
  * Signal handlers only set flags.  A standby takes over at most lease_ttl
  * seconds after the leader dies; a leader that cannot renew stops writing.
  */
@@ -24,6 +26,7 @@
 #include "prov_rustshare.h"
 #include "prov_audit.h"
 #include "prov_usage.h"
+#include "prov_push.h"
 
 
 typedef struct {
@@ -60,7 +63,8 @@ static void prov_reconcile_record(prov_ctx_t *ctx, prov_reconcile_t *rs,
     const char *result, const char *node);
 static int prov_rs_still_leader(void *data);
 static void prov_daemon_leader_work(prov_ctx_t *ctx, prov_audit_t *audit,
-    json_t *usage_memory, int64_t *next_usage_ms);
+    prov_push_t *push, json_t *usage_memory, int64_t *next_usage_ms);
+static void prov_daemon_print_push(json_t *push);
 
 
 static void
@@ -382,14 +386,16 @@ prov_daemon_reconcile_once(const char *config, int json, int dry_run,
 
 
 /*
- * The leader's work besides reconcile passes: drain the audit stream into
- * the tenants' files (every tick), reconcile usage counters with the
- * storage (every usage_interval seconds).
+ * The leader's work besides reconcile passes and syncs: drain the audit
+ * stream into the tenants' files (every tick), push to RustShare (push
+ * is NULL without a RustShare source; prov_push.c keeps its schedule),
+ * reconcile usage counters with the storage (every usage_interval
+ * seconds).
  */
 
 static void
 prov_daemon_leader_work(prov_ctx_t *ctx, prov_audit_t *audit,
-    json_t *usage_memory, int64_t *next_usage_ms)
+    prov_push_t *push, json_t *usage_memory, int64_t *next_usage_ms)
 {
     size_t             n;
     int64_t            now_ms;
@@ -401,6 +407,10 @@ prov_daemon_leader_work(prov_ctx_t *ctx, prov_audit_t *audit,
 
     } else if (n) {
         prov_log(PROV_LOG_DEBUG, "audit", "%zu events written", n);
+    }
+
+    if (push) {
+        prov_push_tick(push, prov_now_ms());
     }
 
     now_ms = prov_now_ms();
@@ -435,6 +445,7 @@ prov_daemon_run(const char *config, int once, prov_err_t *err)
     int64_t            next_ms, now_ms, backoff_ms, next_usage_ms;
     int64_t            sync_ms, sync_backoff;
     prov_rs_t          rsh;
+    prov_push_t       *push;
     prov_ctx_t         ctx;
     prov_rs_result_t   res;
     prov_audit_t      *audit;
@@ -485,6 +496,7 @@ prov_daemon_run(const char *config, int once, prov_err_t *err)
     have_rs = 0;
     sync_ms = 0;
     sync_backoff = 1000;
+    push = NULL;
 
     if (strcmp(ctx.cf.source, "rustshare") == 0) {
         if (prov_rs_open(&rsh, &ctx, err) != PROV_OK) {
@@ -497,6 +509,27 @@ prov_daemon_run(const char *config, int once, prov_err_t *err)
         rsh.leader = prov_rs_still_leader;
         rsh.leader_data = &lease;
         have_rs = 1;
+
+        /* a push makes one attempt per tick, well inside the lease; a
+         * failure waits for a later tick (prov_push.c) */
+        rsh.push_retries = 0;
+        rsh.push_timeout = ctx.cf.lease_ttl / 3;
+
+        if (rsh.push_timeout > ctx.cf.rustshare_timeout) {
+            rsh.push_timeout = ctx.cf.rustshare_timeout;
+        }
+
+        if (rsh.push_timeout < 1) {
+            rsh.push_timeout = 1;
+        }
+
+        if (prov_push_open(&push, &rsh, err) != PROV_OK) {
+            prov_rs_close(&rsh);
+            prov_audit_close(audit);
+            json_decref(usage_memory);
+            prov_ctx_close(&ctx);
+            return PROV_ERR;
+        }
     }
 
     rc = PROV_OK;
@@ -528,7 +561,7 @@ prov_daemon_run(const char *config, int once, prov_err_t *err)
         }
 
         if (lease.leader) {
-            prov_daemon_leader_work(&ctx, audit, usage_memory,
+            prov_daemon_leader_work(&ctx, audit, push, usage_memory,
                                     &next_usage_ms);
             was_leader = 1;
 
@@ -537,6 +570,11 @@ prov_daemon_run(const char *config, int once, prov_err_t *err)
              * the lease comes back */
             prov_audit_reset(audit);
             json_object_clear(usage_memory);
+
+            if (push) {
+                prov_push_reset(push);
+            }
+
             was_leader = 0;
         }
 
@@ -600,6 +638,7 @@ prov_daemon_run(const char *config, int once, prov_err_t *err)
     }
 
     if (have_rs) {
+        prov_push_close(push);
         prov_rs_close(&rsh);
     }
 
@@ -613,13 +652,69 @@ prov_daemon_run(const char *config, int once, prov_err_t *err)
 }
 
 
+/* text `status`: one line per push kind (docs/provisioner.md) */
+
+static void
+prov_daemon_print_push(json_t *push)
+{
+    int          k;
+    json_t      *o;
+    const char  *res, *at, *okat, *error;
+
+    static const char  *kinds[][3] = {
+        { "usage", "usage", "spaces" },
+        { "key_usage", "key-usage", "keys" },
+        { "audit", "audit", "events" }
+    };
+
+    for (k = 0; k < 3; k++) {
+        o = json_object_get(push, kinds[k][0]);
+        res = json_string_value(json_object_get(o, "result"));
+        at = json_string_value(json_object_get(o, "at"));
+        okat = json_string_value(json_object_get(o, "ok_at"));
+        error = json_string_value(json_object_get(o, "error"));
+
+        printf("Push %s: ", kinds[k][1]);
+
+        if (res == NULL || at == NULL) {
+            printf("never");
+
+        } else if (strcmp(res, "ok") == 0) {
+            printf("ok at %s (%lld %s)", at,
+                   (long long) json_integer_value(json_object_get(o,
+                                                                "count")),
+                   kinds[k][2]);
+
+        } else {
+            printf("error at %s: %s (last ok %s)", at, error ? error : "",
+                   okat ? okat : "never");
+        }
+
+        if (k == 2) {
+            printf("; backlog %lld events in %lld batches, %lld not read "
+                   "yet, %lld batches refused",
+                   (long long) json_integer_value(json_object_get(o,
+                                                       "backlog_events")),
+                   (long long) json_integer_value(json_object_get(o,
+                                                       "backlog_batches")),
+                   (long long) json_integer_value(json_object_get(o,
+                                                       "unread")),
+                   (long long) json_integer_value(json_object_get(o,
+                                                       "refused_batches")));
+        }
+
+        printf("\n");
+    }
+}
+
+
 int
 prov_daemon_status(const char *config, int json, int check, prov_err_t *err)
 {
     int            rc;
     char         **ids, **aks, t[32];
     size_t         i, k, n, nk, active, disabled, keys, revoked, drifted;
-    json_t        *j, *drift, *item, *rsync;
+    json_t        *j, *drift, *item, *rsync, *push;
     int64_t        pttl;
     prov_ctx_t     ctx;
     prov_err_t     e;
@@ -638,6 +733,7 @@ prov_daemon_status(const char *config, int json, int check, prov_err_t *err)
     status = NULL;
     tomb = NULL;
     rsync = NULL;
+    push = NULL;
     active = disabled = keys = revoked = drifted = 0;
     drift = json_array();
 
@@ -721,6 +817,10 @@ prov_daemon_status(const char *config, int json, int check, prov_err_t *err)
     prov_format_time(s ? strtoll(s, NULL, 10) : 0, t, sizeof(t));
     rsync = prov_rs_status_json(&ctx);
 
+    if (strcmp(ctx.cf.source, "rustshare") == 0) {
+        push = prov_push_status_json(&ctx);
+    }
+
     if (json) {
         j = json_pack("{s:s, s:s, s:s, s:{s:I, s:I}, s:{s:I, s:I}, s:I, "
                       "s:o, s:o, s:o}",
@@ -752,6 +852,7 @@ prov_daemon_status(const char *config, int json, int check, prov_err_t *err)
 
         json_object_set_new(j, "source", json_string(ctx.cf.source));
         json_object_set(j, "rustshare", rsync ? rsync : json_null());
+        json_object_set(j, "push", push ? push : json_null());
         json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
         fputc('\n', stdout);
         json_decref(j);
@@ -768,6 +869,10 @@ prov_daemon_status(const char *config, int json, int check, prov_err_t *err)
                    json_string_length(json_object_get(rsync, "error"))
                    ? ": " : "",
                    json_string_value(json_object_get(rsync, "error")));
+        }
+
+        if (push) {
+            prov_daemon_print_push(push);
         }
 
         printf("Storage: %s %s\n"
@@ -812,6 +917,7 @@ done:
 
     json_decref(drift);
     json_decref(rsync);
+    json_decref(push);
 
     if (leader) {
         freeReplyObject(leader);
