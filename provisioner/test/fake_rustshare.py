@@ -88,6 +88,8 @@ class State:
         self.faults = []            # {"path_prefix","status","count",...}
         self.requests = []          # (method, path, status)
         self.pushed = {"usage": [], "key-usage": [], "audit": []}
+        self.attempts = []          # every push request: {kind, key, n,
+                                    # status, duplicate}, faults included
         self.idem = {}              # Idempotency-Key -> status
         self.committed = {}         # revision -> commit time (benchmarks)
 
@@ -171,7 +173,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def fault(self):
         """An injected fault for this path: status (with a body, possibly
-        malformed) or a delay longer than the client's timeout."""
+        malformed) or a delay longer than the client's timeout.  Returns
+        the status sent, or False (no fault, or a delay only: the request
+        is then served, after the client may have given up)."""
         st = self.server.state
         with st.lock:
             for f in st.faults:
@@ -189,7 +193,7 @@ class Handler(BaseHTTPRequestHandler):
         if body is None:
             body = error_body("internal", "injected fault")
         self.send(status, body)
-        return True
+        return status
 
     def authorized(self):
         auth = self.headers.get("Authorization", "")
@@ -209,7 +213,8 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 body = json.dumps({
                     "revision": st.revision, "requests": st.requests,
-                    "pushed": st.pushed, "committed": st.committed,
+                    "pushed": st.pushed, "attempts": st.attempts,
+                    "committed": st.committed,
                     "spaces": len(st.spaces),
                     "identities": len(st.identities)})
             return self.send(200, body)
@@ -320,9 +325,12 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(400, error_body("invalid_body",
                                              "malformed %s body" % kind))
         with st.lock:
-            if key not in st.idem:
+            dup = key in st.idem
+            if not dup:
                 st.pushed[kind].append(doc)
                 st.idem[key] = 1
+            st.attempts.append({"kind": kind, "key": key, "n": len(items),
+                                "status": 200, "duplicate": dup})
         self.send(200, json.dumps({"accepted": len(items)}))
 
     def do_POST(self):
@@ -331,11 +339,23 @@ class Handler(BaseHTTPRequestHandler):
         body = self.read_body()
         if u.path.startswith("/_fake/"):
             return self.control(u.path[len("/_fake/"):], body)
-        if not self.authorized() or self.fault():
+        kind = None
+        for k in ("usage", "key-usage", "audit"):
+            if u.path == API + "/" + k:
+                kind = k
+        if not self.authorized():
             return
-        for kind in ("usage", "key-usage", "audit"):
-            if u.path == API + "/" + kind:
-                return self.push(kind, body)
+        status = self.fault()
+        if status:
+            if kind:
+                with st.lock:
+                    st.attempts.append({
+                        "kind": kind, "n": None, "duplicate": None,
+                        "key": self.headers.get("Idempotency-Key"),
+                        "status": status})
+            return
+        if kind:
+            return self.push(kind, body)
         self.send(404, error_body("not_found", "no such endpoint"))
 
     # ------------------------------------------------------------ control
