@@ -792,6 +792,7 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
     u_char                               keys[NGX_HTTP_OBJSPACE_QUOTA_NKEYS]
                                                  [NGX_HTTP_OBJSPACE_KEY_LEN];
     u_char                               num[3][NGX_INT64_LEN];
+    u_char                               stack[4096];
 
     amcf = ngx_http_objspace_acct_conf((ngx_cycle_t *) ngx_cycle);
 
@@ -804,12 +805,16 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
     ngx_str_set(&argv[2], NGX_HTTP_OBJSPACE_QUOTA_NKEYS_STR);
 
     for (nkeys = 0; nkeys < NGX_HTTP_OBJSPACE_QUOTA_NKEYS; nkeys++) {
-        p = ngx_sprintf(keys[nkeys], "objspace:%s:%V",
-                        ngx_http_objspace_quota_keys[nkeys], &q->space);
+        p = ngx_cpymem(keys[nkeys], "objspace:", sizeof("objspace:") - 1);
+        p = ngx_cpymem(p, ngx_http_objspace_quota_keys[nkeys],
+                       ngx_strlen(ngx_http_objspace_quota_keys[nkeys]));
+        *p++ = ':';
+        p = ngx_cpymem(p, q->space.data, q->space.len);
 
         if (nkeys == 4) {
             /* mpu: per upload */
-            p = ngx_sprintf(p, ":%V", &q->upload);
+            *p++ = ':';
+            p = ngx_cpymem(p, q->upload.data, q->upload.len);
         }
 
         argv[3 + nkeys].data = keys[nkeys];
@@ -824,15 +829,18 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
     argv[argc++].len = q->id_len;
 
     argv[argc].data = num[0];
-    argv[argc++].len = ngx_sprintf(num[0], "%O", q->size < 0 ? 0 : q->size)
+    argv[argc++].len = ngx_http_objspace_redis_dec(num[0],
+                                      (uint64_t) (q->size < 0 ? 0 : q->size))
                        - num[0];
 
     argv[argc].data = num[1];
-    argv[argc++].len = ngx_sprintf(num[1], "%uL", q->quota) - num[1];
+    argv[argc++].len = ngx_http_objspace_redis_dec(num[1],
+                                                   (uint64_t) q->quota)
+                       - num[1];
 
     argv[argc].data = num[2];
-    argv[argc++].len = ngx_sprintf(num[2], "%M",
-                                   amcf ? amcf->resv_ttl : 3600000)
+    argv[argc++].len = ngx_http_objspace_redis_dec(num[2],
+                                   (uint64_t) (amcf ? amcf->resv_ttl : 3600000))
                        - num[2];
 
     argv[argc].data = q->fp;
@@ -861,19 +869,30 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
 
     len += sizeof("*\r\n") - 1 + NGX_INT_T_LEN;
 
-    resp.data = ngx_alloc(len, ngx_cycle->log);
-    if (resp.data == NULL) {
-        return NGX_ERROR;
+    /* the usual command fits the stack; DeleteObjects may not */
+
+    if (len <= sizeof(stack)) {
+        resp.data = stack;
+
+    } else {
+        resp.data = ngx_alloc(len, ngx_cycle->log);
+        if (resp.data == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     p = resp.data;
+    *p++ = '*';
 
     if (q->del && op->len == 3 && ngx_strncmp(op->data, "del", 3) == 0) {
-        p = ngx_sprintf(p, "*%ui\r\n", argc + q->del->nelts);
+        p = ngx_http_objspace_redis_dec(p, argc + q->del->nelts);
 
     } else {
-        p = ngx_sprintf(p, "*%ui\r\n", argc);
+        p = ngx_http_objspace_redis_dec(p, argc);
     }
+
+    *p++ = '\r';
+    *p++ = '\n';
 
     /*
      * A log-phase update nothing waits for goes to the worker's batch,
@@ -928,7 +947,9 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
                                           done, data, handle);
     }
 
-    ngx_free(resp.data);
+    if (resp.data != stack) {
+        ngx_free(resp.data);
+    }
 
     return rc;
 }

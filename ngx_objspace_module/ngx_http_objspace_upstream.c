@@ -344,16 +344,25 @@ ngx_http_objspace_backend_sign(ngx_http_request_t *r,
     u_char                           digest[NGX_HTTP_OBJSPACE_SHA256_LEN];
     u_char                           sig[NGX_HTTP_OBJSPACE_SHA256_LEN];
 
+    static time_t  amz_time = -1;
+    static u_char  amz_cached[NGX_HTTP_OBJSPACE_AMZ_DATE_LEN];
+
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_objspace_module);
 
-    /* date and scope */
+    /* date and scope (the X-Amz-Date is formatted once a second) */
 
     now = ngx_time();
-    ngx_gmtime(now, &tm);
 
-    ngx_sprintf(amz, "%4d%02d%02dT%02d%02d%02dZ",
-                tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+    if (now != amz_time) {
+        ngx_gmtime(now, &tm);
+
+        ngx_sprintf(amz_cached, "%4d%02d%02dT%02d%02d%02dZ",
+                    tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                    tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+        amz_time = now;
+    }
+
+    ngx_memcpy(amz, amz_cached, NGX_HTTP_OBJSPACE_AMZ_DATE_LEN);
 
     date.data = ngx_pnalloc(r->pool, NGX_HTTP_OBJSPACE_AMZ_DATE_LEN);
     if (date.data == NULL) {
@@ -369,9 +378,11 @@ ngx_http_objspace_backend_sign(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    scope.len = ngx_sprintf(scope.data, "%*s/%V/s3/aws4_request",
-                            (size_t) 8, amz, &olcf->backend_region)
-                - scope.data;
+    p = ngx_cpymem(scope.data, amz, 8);
+    *p++ = '/';
+    p = ngx_cpymem(p, olcf->backend_region.data, olcf->backend_region.len);
+    p = ngx_cpymem(p, "/s3/aws4_request", sizeof("/s3/aws4_request") - 1);
+    scope.len = p - scope.data;
 
     kv = br->headers;
     n = br->nheaders;
@@ -455,8 +466,17 @@ ngx_http_objspace_backend_sign(ngx_http_request_t *r,
 
     br->authorization.data = p;
 
-    p = ngx_sprintf(p, "AWS4-HMAC-SHA256 Credential=%V/%V, SignedHeaders=%V, "
-                    "Signature=", &id->backend_ak, &scope, &signed_hdrs);
+#define ngx_http_objspace_lit(p, s)  ngx_cpymem(p, s, sizeof(s) - 1)
+
+    p = ngx_http_objspace_lit(p, "AWS4-HMAC-SHA256 Credential=");
+    p = ngx_cpymem(p, id->backend_ak.data, id->backend_ak.len);
+    *p++ = '/';
+    p = ngx_cpymem(p, scope.data, scope.len);
+    p = ngx_http_objspace_lit(p, ", SignedHeaders=");
+    p = ngx_cpymem(p, signed_hdrs.data, signed_hdrs.len);
+    p = ngx_http_objspace_lit(p, ", Signature=");
+
+#undef ngx_http_objspace_lit
     p = ngx_http_objspace_sigv4_hex(p, sig, sizeof(sig));
 
     br->authorization.len = p - br->authorization.data;
