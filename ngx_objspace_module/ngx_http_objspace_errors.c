@@ -190,7 +190,7 @@ ngx_http_objspace_fingerprint(ngx_str_t *ak, u_char *out)
 {
     u_char  md[SHA256_DIGEST_LENGTH];
 
-    SHA256(ak->data, ak->len, md);
+    ngx_http_objspace_sigv4_sha256(ak->data, ak->len, md);
 
     ngx_http_objspace_sigv4_hex(out, md, 4);
 }

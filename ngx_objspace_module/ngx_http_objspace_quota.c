@@ -1100,7 +1100,7 @@ ngx_http_objspace_quota_fp(ngx_str_t *key, u_char *out)
 {
     u_char  md[SHA256_DIGEST_LENGTH];
 
-    SHA256(key->data, key->len, md);
+    ngx_http_objspace_sigv4_sha256(key->data, key->len, md);
 
     ngx_http_objspace_sigv4_hex(out, md, NGX_HTTP_OBJSPACE_FP_LEN / 2);
 }

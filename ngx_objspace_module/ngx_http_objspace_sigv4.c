@@ -1402,6 +1402,18 @@ ngx_http_objspace_sigv4_hex(u_char *dst, const u_char *src, size_t len)
 }
 
 
+void
+ngx_http_objspace_sigv4_sha256(const u_char *data, size_t len,
+    u_char md[NGX_HTTP_OBJSPACE_SHA256_LEN])
+{
+    SHA256_CTX  sha;
+
+    SHA256_Init(&sha);
+    SHA256_Update(&sha, data, len);
+    SHA256_Final(md, &sha);
+}
+
+
 ngx_int_t
 ngx_http_objspace_sigv4_unhex(u_char *dst, const u_char *src, size_t len)
 {

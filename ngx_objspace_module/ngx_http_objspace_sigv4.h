@@ -191,6 +191,13 @@ u_char *ngx_http_objspace_sigv4_hex(u_char *dst, const u_char *src, size_t len);
  * decodes 2 * n hex digits (either case) into dst[n]; NGX_ERROR on an odd
  * length or a non-hex digit.  (Added by helper A for the chunked decoder.)
  */
+/*
+ * SHA-256 of data with the low-level API: OpenSSL 3's one-shot SHA256()
+ * fetches the digest (EVP_Q_digest: allocations, a name lookup) per call.
+ */
+void ngx_http_objspace_sigv4_sha256(const u_char *data, size_t len,
+    u_char md[NGX_HTTP_OBJSPACE_SHA256_LEN]);
+
 ngx_int_t ngx_http_objspace_sigv4_unhex(u_char *dst, const u_char *src,
     size_t len);
 
