@@ -2,11 +2,11 @@
 # gateway vs plain nginx proxy_pass to the same fast upstream (wrk), the
 # gateway's CPU per request, and worker memory during 1 GiB streaming
 # uploads. Included by the top-level Makefile (`make bench`); alone:
-#     make bench-gateway [BENCH_GW_DURATION=10] [BENCH_GW_ROUNDS=3]
+#     make bench-gateway [BENCH_GW_DURATION=5] [BENCH_GW_ROUNDS=6]
 #                        [BENCH_GW_MEM_MIB=1024] [BENCH_GW_PERF=auto|1|0]
 
-BENCH_GW_DURATION ?= 10
-BENCH_GW_ROUNDS   ?= 3
+BENCH_GW_DURATION ?= 5
+BENCH_GW_ROUNDS   ?= 6
 BENCH_GW_MEM_MIB  ?= 1024
 BENCH_GW_PERF     ?= auto
 
