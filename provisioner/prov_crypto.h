@@ -7,6 +7,8 @@
 #define PROV_CRYPTO_H
 
 
+#include <openssl/evp.h>
+
 #include "prov_core.h"
 
 
@@ -17,11 +19,21 @@
 #define PROV_SEAL_VERSION       0x01
 #define PROV_SEAL_NONCE_LEN     12
 #define PROV_SEAL_TAG_LEN       16
+#define PROV_SEAL_BATCH         64      /* nonces drawn per CSPRNG call */
 
 
 typedef struct {
     unsigned char  key[PROV_KEY_LEN];
 } prov_key_t;
+
+
+/* many seals under one key (prov_crypto.c explains) */
+typedef struct {
+    EVP_CIPHER_CTX  *ctx;
+    size_t           batch;
+    size_t           left;
+    unsigned char    nonces[PROV_SEAL_BATCH * PROV_SEAL_NONCE_LEN];
+} prov_sealer_t;
 
 
 int prov_random(void *buf, size_t n, prov_err_t *err);
@@ -39,6 +51,11 @@ void prov_key_wipe(prov_key_t *key);
 
 int prov_seal(const prov_key_t *key, const char *plain, size_t len,
     const char *aad, char **out, prov_err_t *err);
+int prov_sealer_init(prov_sealer_t *s, const prov_key_t *key,
+    prov_err_t *err);
+int prov_sealer_seal(prov_sealer_t *s, const char *plain, size_t len,
+    const char *aad, char **out, prov_err_t *err);
+void prov_sealer_free(prov_sealer_t *s);
 int prov_unseal(const prov_key_t *key, const char *sealed, const char *aad,
     prov_buf_t *plain, prov_err_t *err);
 

@@ -30,12 +30,20 @@
 
 
 #define PROV_DEK_CACHE  16
+#define PROV_EK_MAX     1024        /* base64 of an RSA-8192 block, about */
+#define PROV_CT_MAX     1024
 
+
+/*
+ * An unwrapped data key, kept as an AES-256-GCM decryption context keyed
+ * with it (OpenSSL wipes the key schedule when the context is freed): one
+ * RSA operation and one key setup per DEK, not per secret.
+ */
 
 typedef struct {
-    unsigned char  ek_hash[SHA256_DIGEST_LENGTH];
-    unsigned char  dek[PROV_HANDOVER_DEK_LEN];
-    int            used;
+    char            *ek;            /* the wrapped DEK as sent (public) */
+    size_t           ek_len;
+    EVP_CIPHER_CTX  *gcm;
 } prov_dek_t;
 
 
@@ -44,14 +52,17 @@ struct prov_handover_s {
     char         kid[PROV_HANDOVER_KID_LEN + 1];
     prov_dek_t   cache[PROV_DEK_CACHE];
     unsigned     next;
+    unsigned     last;              /* the entry that served last */
 };
 
 
 static int prov_ho_kid(EVP_PKEY *pkey, char *kid, prov_err_t *err);
-static int prov_b64_decode(const char *s, unsigned char **out, size_t *len);
+static int prov_b64_decode_to(const char *s, unsigned char *out, size_t cap,
+    size_t *len);
 static char *prov_b64_encode(const unsigned char *p, size_t len);
-static int prov_ho_unwrap(prov_handover_t *h, const char *ek,
-    unsigned char *dek, prov_err_t *err);
+static void prov_ho_dek_free(prov_dek_t *d);
+static EVP_CIPHER_CTX *prov_ho_unwrap(prov_handover_t *h, const char *ek,
+    prov_err_t *err);
 static int prov_ho_gcm(int enc, const unsigned char *dek,
     const unsigned char *iv, const char *aad, const unsigned char *in,
     size_t len, unsigned char *out, unsigned char *tag);
@@ -83,35 +94,27 @@ prov_ho_kid(EVP_PKEY *pkey, char *kid, prov_err_t *err)
 }
 
 
-/* standard base64 with padding; -1 on anything else */
+/* standard base64 with padding into out (cap bytes); -1 on anything else */
 
 static int
-prov_b64_decode(const char *s, unsigned char **out, size_t *len)
+prov_b64_decode_to(const char *s, unsigned char *out, size_t cap,
+    size_t *len)
 {
-    int             dec;
-    size_t          slen, pad;
-    unsigned char  *raw;
+    int     dec;
+    size_t  slen, pad;
 
     slen = strlen(s);
 
-    if (slen == 0 || slen % 4 != 0) {
+    if (slen == 0 || slen % 4 != 0 || slen / 4 * 3 > cap) {
         return -1;
     }
 
-    raw = malloc(slen / 4 * 3 + 1);
-    if (raw == NULL) {
-        return -1;
-    }
-
-    dec = EVP_DecodeBlock(raw, (const unsigned char *) s, (int) slen);
+    dec = EVP_DecodeBlock(out, (const unsigned char *) s, (int) slen);
     if (dec < 0) {
-        free(raw);
         return -1;
     }
 
     pad = (s[slen - 1] == '=') + (s[slen - 2] == '=');
-
-    *out = raw;
     *len = (size_t) dec - pad;
 
     return 0;
@@ -190,8 +193,14 @@ prov_handover_load(prov_handover_t **hp, const char *path, prov_err_t *err)
 void
 prov_handover_free(prov_handover_t *h)
 {
+    size_t  i;
+
     if (h == NULL) {
         return;
+    }
+
+    for (i = 0; i < PROV_DEK_CACHE; i++) {
+        prov_ho_dek_free(&h->cache[i]);
     }
 
     EVP_PKEY_free(h->pkey);
@@ -235,38 +244,57 @@ prov_handover_public_pem(prov_handover_t *h, prov_buf_t *out,
 }
 
 
+static void
+prov_ho_dek_free(prov_dek_t *d)
+{
+    EVP_CIPHER_CTX_free(d->gcm);
+    free(d->ek);
+    memset(d, 0, sizeof(*d));
+}
+
+
 /*
- * RSA-OAEP unwrap of the DEK, through a small cache keyed by SHA-256(ek):
- * a DEK RustShare reuses costs one RSA private operation, not one per
- * secret.  The cache lives in this process's memory only.
+ * RSA-OAEP unwrap of the DEK, through a small cache keyed by ek itself (a
+ * public value; compared whole): a DEK RustShare reuses costs one RSA
+ * private operation and one AES key setup, not one per secret.  Returns a
+ * borrowed AES-256-GCM decryption context keyed with the DEK (the IV is
+ * set per envelope), or NULL with err set.  The DEK itself never leaves
+ * this function but inside that context; the cache lives in this process's
+ * memory only.
  */
 
-static int
-prov_ho_unwrap(prov_handover_t *h, const char *ek, unsigned char *dek,
-    prov_err_t *err)
+static EVP_CIPHER_CTX *
+prov_ho_unwrap(prov_handover_t *h, const char *ek, prov_err_t *err)
 {
-    int             rc;
-    size_t          len, outlen, i;
-    unsigned char   md[SHA256_DIGEST_LENGTH], *raw, out[512];
-    EVP_PKEY_CTX   *pctx;
+    size_t           len, outlen, i, ek_len;
+    unsigned char    raw[PROV_EK_MAX], out[512];
+    prov_dek_t      *d;
+    EVP_PKEY_CTX    *pctx;
+    EVP_CIPHER_CTX  *gcm;
 
-    SHA256((const unsigned char *) ek, strlen(ek), md);
+    ek_len = strlen(ek);
+    d = &h->cache[h->last % PROV_DEK_CACHE];
+
+    if (d->gcm && d->ek_len == ek_len && memcmp(d->ek, ek, ek_len) == 0) {
+        return d->gcm;
+    }
 
     for (i = 0; i < PROV_DEK_CACHE; i++) {
-        if (h->cache[i].used
-            && memcmp(h->cache[i].ek_hash, md, sizeof(md)) == 0)
+        d = &h->cache[i];
+
+        if (d->gcm && d->ek_len == ek_len && memcmp(d->ek, ek, ek_len) == 0)
         {
-            memcpy(dek, h->cache[i].dek, PROV_HANDOVER_DEK_LEN);
-            return PROV_OK;
+            h->last = (unsigned) i;
+            return d->gcm;
         }
     }
 
-    if (prov_b64_decode(ek, &raw, &len) != 0) {
+    if (prov_b64_decode_to(ek, raw, sizeof(raw), &len) != 0) {
         prov_err_set(err, PROV_E_CRYPTO, "envelope \"ek\" is not base64");
-        return PROV_ERR;
+        return NULL;
     }
 
-    rc = PROV_ERR;
+    gcm = NULL;
     outlen = sizeof(out);
 
     pctx = EVP_PKEY_CTX_new(h->pkey, NULL);
@@ -290,22 +318,42 @@ prov_ho_unwrap(prov_handover_t *h, const char *ek, unsigned char *dek,
         goto done;
     }
 
-    memcpy(dek, out, PROV_HANDOVER_DEK_LEN);
+    gcm = EVP_CIPHER_CTX_new();
+
+    if (gcm == NULL
+        || EVP_DecryptInit_ex(gcm, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1
+        || EVP_CIPHER_CTX_ctrl(gcm, EVP_CTRL_GCM_SET_IVLEN,
+                               PROV_HANDOVER_IV_LEN, NULL) != 1
+        || EVP_DecryptInit_ex(gcm, NULL, NULL, out, NULL) != 1)
+    {
+        prov_crypto_error(err, "AES-256-GCM setup");
+        EVP_CIPHER_CTX_free(gcm);
+        gcm = NULL;
+        goto done;
+    }
 
     i = h->next++ % PROV_DEK_CACHE;
-    memcpy(h->cache[i].ek_hash, md, sizeof(md));
-    memcpy(h->cache[i].dek, out, PROV_HANDOVER_DEK_LEN);
-    h->cache[i].used = 1;
+    d = &h->cache[i];
+    prov_ho_dek_free(d);
 
-    rc = PROV_OK;
+    d->ek = strdup(ek);
+    if (d->ek == NULL) {
+        prov_err_set(err, PROV_E_SYS, "out of memory");
+        EVP_CIPHER_CTX_free(gcm);
+        gcm = NULL;
+        goto done;
+    }
+
+    d->ek_len = ek_len;
+    d->gcm = gcm;
+    h->last = (unsigned) i;
 
 done:
 
     prov_memzero(out, sizeof(out));
     EVP_PKEY_CTX_free(pctx);
-    free(raw);
 
-    return rc;
+    return gcm;
 }
 
 
@@ -356,15 +404,14 @@ int
 prov_handover_open(prov_handover_t *h, json_t *env, json_t *keys,
     const char *access_key_id, prov_buf_t *plain, prov_err_t *err)
 {
-    int             rc;
-    char            aad[128];
-    size_t          iv_len, ct_len;
-    unsigned char   dek[PROV_HANDOVER_DEK_LEN], *iv, *ct, *pt;
-    const char     *alg, *kid, *dek_id, *ek, *siv, *sct;
+    int              rc, n;
+    char             aad[128];
+    size_t           iv_len, ct_len;
+    unsigned char    iv[PROV_HANDOVER_IV_LEN + 3], ct[PROV_CT_MAX + 3];
+    unsigned char    pt[PROV_CT_MAX];
+    const char      *alg, *kid, *dek_id, *ek, *siv, *sct;
+    EVP_CIPHER_CTX  *gcm;
 
-    iv = NULL;
-    ct = NULL;
-    pt = NULL;
     ct_len = 0;
     rc = PROV_ERR;
 
@@ -408,37 +455,41 @@ prov_handover_open(prov_handover_t *h, json_t *env, json_t *keys,
         return PROV_ERR;
     }
 
-    if (prov_b64_decode(siv, &iv, &iv_len) != 0
+    if (prov_b64_decode_to(siv, iv, sizeof(iv), &iv_len) != 0
         || iv_len != PROV_HANDOVER_IV_LEN)
     {
         prov_err_set(err, PROV_E_INVAL, "secret envelope: \"iv\" must be 12 "
                      "bytes of base64");
-        goto done;
+        return PROV_ERR;
     }
 
-    if (prov_b64_decode(sct, &ct, &ct_len) != 0
-        || ct_len <= PROV_HANDOVER_TAG_LEN || ct_len > 1024)
+    if (prov_b64_decode_to(sct, ct, sizeof(ct), &ct_len) != 0
+        || ct_len <= PROV_HANDOVER_TAG_LEN || ct_len > PROV_CT_MAX)
     {
         prov_err_set(err, PROV_E_INVAL, "secret envelope: \"ct\" must be "
                      "base64 of ciphertext and a 16-byte tag");
-        goto done;
+        return PROV_ERR;
     }
 
-    if (prov_ho_unwrap(h, ek, dek, err) != PROV_OK) {
-        goto done;
+    gcm = prov_ho_unwrap(h, ek, err);
+    if (gcm == NULL) {
+        return PROV_ERR;
     }
 
     ct_len -= PROV_HANDOVER_TAG_LEN;
-
-    pt = malloc(ct_len + 1);
-    if (pt == NULL) {
-        prov_err_set(err, PROV_E_SYS, "out of memory");
-        goto done;
-    }
-
     snprintf(aad, sizeof(aad), PROV_HANDOVER_AAD "%s", access_key_id);
 
-    if (!prov_ho_gcm(0, dek, iv, aad, ct, ct_len, pt, ct + ct_len)) {
+    /* the DEK's context, re-armed with this envelope's IV */
+
+    if (EVP_DecryptInit_ex(gcm, NULL, NULL, NULL, iv) != 1
+        || EVP_DecryptUpdate(gcm, NULL, &n, (const unsigned char *) aad,
+                             (int) strlen(aad)) != 1
+        || EVP_DecryptUpdate(gcm, pt, &n, ct, (int) ct_len) != 1
+        || EVP_CIPHER_CTX_ctrl(gcm, EVP_CTRL_GCM_SET_TAG,
+                               PROV_HANDOVER_TAG_LEN, ct + ct_len) != 1
+        || EVP_DecryptFinal_ex(gcm, pt + n, &n) != 1)
+    {
+        ERR_clear_error();
         prov_err_set(err, PROV_E_CRYPTO, "secret envelope does not open "
                      "(wrong access key id, or tampered)");
         goto done;
@@ -453,15 +504,7 @@ prov_handover_open(prov_handover_t *h, json_t *env, json_t *keys,
 
 done:
 
-    prov_memzero(dek, sizeof(dek));
-
-    if (pt) {
-        prov_memzero(pt, ct_len);
-        free(pt);
-    }
-
-    free(iv);
-    free(ct);
+    prov_memzero(pt, sizeof(pt));
 
     return rc;
 }

@@ -138,6 +138,43 @@ test_seal(void)
     ok(prov_unseal(&key, "not base64!", "ak:RS3X", &plain, &err) == PROV_ERR,
        "garbage is refused");
 
+    /* a sealer: one context, nonces drawn in batches, each used once */
+    {
+        int             i, good;
+        char           *sv[200], aad[32];
+        prov_sealer_t   sealer;
+
+        good = prov_sealer_init(&sealer, &key, &err) == PROV_OK;
+
+        for (i = 0; i < 200; i++) {
+            snprintf(aad, sizeof(aad), "ak:RS3X%d", i);
+            sv[i] = NULL;
+            good = good && prov_sealer_seal(&sealer, secret, strlen(secret),
+                                            aad, &sv[i], &err) == PROV_OK;
+        }
+
+        prov_sealer_free(&sealer);
+
+        for (i = 0; good && i < 200; i++) {
+            snprintf(aad, sizeof(aad), "ak:RS3X%d", i);
+            prov_buf_init(&plain);
+            good = prov_unseal(&key, sv[i], aad, &plain, &err) == PROV_OK
+                   && strcmp(plain.data, secret) == 0;
+            prov_buf_wipe(&plain);
+
+            /* base64 chars 0..15 hold the version byte and the nonce */
+            for (int k = 0; good && k < i; k++) {
+                good = strncmp(sv[i], sv[k], 16) != 0;
+            }
+        }
+
+        ok(good, "200 seals by one sealer open, each with its own nonce");
+
+        for (i = 0; i < 200; i++) {
+            free(sv[i]);
+        }
+    }
+
     ok(prov_key_parse("0011", &key, &err) == PROV_ERR,
        "a short key is refused: %s", err.msg);
 
@@ -384,6 +421,31 @@ test_handover(const char *dir)
         "Qa/9GTGBUWo="));
     ok(prov_handover_open(h, copy, keys, ak, &plain, &err) == PROV_ERR,
        "a flipped tag bit does not open (%s)", err.msg);
+
+    /* the DEK's cached context serves again after those failures */
+    ok(prov_handover_open(h, env, keys, ak, &plain, &err) == PROV_OK
+       && plain.len == strlen(secret) && memcmp(plain.data, secret,
+                                                plain.len) == 0,
+       "the cached data key still opens the vector after failed opens");
+    prov_buf_wipe(&plain);
+
+    /* the cache is keyed by the wrapped key itself, not by its id */
+    keys2 = json_deep_copy(keys);
+    {
+        char  *ek2;
+
+        ek2 = strdup(json_string_value(json_object_get(keys,
+                     json_string_value(json_object_get(env, "dek")))));
+        ek2[10] = ek2[10] == 'A' ? 'B' : 'A';
+        json_object_set_new(keys2, json_string_value(json_object_get(env,
+                            "dek")), json_string(ek2));
+        free(ek2);
+    }
+    ok(prov_handover_open(h, env, keys2, ak, &plain, &err) == PROV_ERR
+       && plain.len == 0,
+       "a changed wrapped key under a cached dek id does not open (%s)",
+       err.msg);
+    json_decref(keys2);
 
     json_object_set_new(copy, "ct", json_incref(json_object_get(env, "ct")));
     json_object_set_new(copy, "dek", json_string("0000000000000000"));
