@@ -6,12 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdarg.h>
 
 #include "prov_redis.h"
 
 
 static int prov_redis_check(prov_redis_t *r, redisReply *reply,
     const char *what, prov_err_t *err);
+static char *prov_redis_uint(char *p, size_t n);
+static int prov_redis_append_argv(redisContext *c, int argc,
+    const char **argv, const size_t *lens);
+static int prov_redis_replies(prov_redis_t *r, int n, prov_err_t *err);
 
 
 int
@@ -196,11 +201,88 @@ prov_redis_tx_append(prov_redis_t *r, const char *fmt, ...)
 }
 
 
+/* n in decimal at p; returns the end */
+
+static char *
+prov_redis_uint(char *p, size_t n)
+{
+    char    tmp[24];
+    size_t  i;
+
+    i = 0;
+
+    do {
+        tmp[i++] = (char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    while (i) {
+        *p++ = tmp[--i];
+    }
+
+    return p;
+}
+
+
+/*
+ * One command in RESP ("*N\r\n" then "$len\r\narg\r\n" per argument),
+ * formatted here in one pass and appended to hiredis's output buffer: the
+ * same bytes redisAppendCommandArgv sends, without its per-argument
+ * formatting (a full sync appends half a million commands).
+ */
+
+static int
+prov_redis_append_argv(redisContext *c, int argc, const char **argv,
+    const size_t *lens)
+{
+    int     i, rc;
+    char    stack[2048], *buf, *p;
+    size_t  total, len;
+
+    total = 1 + 20 + 2;
+
+    for (i = 0; i < argc; i++) {
+        total += 1 + 20 + 2 + (lens ? lens[i] : strlen(argv[i])) + 2;
+    }
+
+    buf = total <= sizeof(stack) ? stack : malloc(total);
+    if (buf == NULL) {
+        return REDIS_ERR;
+    }
+
+    p = buf;
+    *p++ = '*';
+    p = prov_redis_uint(p, (size_t) argc);
+    *p++ = '\r';
+    *p++ = '\n';
+
+    for (i = 0; i < argc; i++) {
+        len = lens ? lens[i] : strlen(argv[i]);
+        *p++ = '$';
+        p = prov_redis_uint(p, len);
+        *p++ = '\r';
+        *p++ = '\n';
+        memcpy(p, argv[i], len);
+        p += len;
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+
+    rc = redisAppendFormattedCommand(c, buf, (size_t) (p - buf));
+
+    if (buf != stack) {
+        free(buf);
+    }
+
+    return rc;
+}
+
+
 void
 prov_redis_tx_argv(prov_redis_t *r, int argc, const char **argv,
     const size_t *lens)
 {
-    if (redisAppendCommandArgv(r->c, argc, argv, lens) != REDIS_OK) {
+    if (prov_redis_append_argv(r->c, argc, argv, lens) != REDIS_OK) {
         r->failed = 1;
 
     } else {
@@ -209,40 +291,155 @@ prov_redis_tx_argv(prov_redis_t *r, int argc, const char **argv,
 }
 
 
+void
+prov_redis_tx_strs(prov_redis_t *r, int argc, ...)
+{
+    int          i;
+    va_list      ap;
+    const char  *argv[16];
+
+    if (argc > 16) {
+        r->failed = 1;
+        return;
+    }
+
+    va_start(ap, argc);
+
+    for (i = 0; i < argc; i++) {
+        argv[i] = va_arg(ap, const char *);
+    }
+
+    va_end(ap);
+
+    prov_redis_tx_argv(r, argc, argv, NULL);
+}
+
+
 int
 prov_redis_tx_exec(prov_redis_t *r, prov_err_t *err)
 {
-    int          i, rc, n;
-    void        *p;
-    redisReply  *reply;
+    if (prov_redis_tx_send(r, err) != PROV_OK) {
+        return PROV_ERR;
+    }
 
-    rc = PROV_OK;
+    return prov_redis_tx_drain(r, err);
+}
 
-    if (r->failed) {
+
+/*
+ * EXEC (or DISCARD when building failed) and write the transaction out
+ * without reading: its replies are owed until prov_redis_tx_wait.
+ */
+
+int
+prov_redis_tx_send(prov_redis_t *r, prov_err_t *err)
+{
+    int          done, failed;
+    prov_err_t   e;
+
+    failed = r->failed;
+
+    if (r->nsent == PROV_REDIS_INFLIGHT) {
+        (void) prov_redis_tx_drain(r, &e);
+        failed = 1;
+    }
+
+    if (failed) {
         /* nothing reached Redis yet only if no append flushed: discard */
         if (redisAppendCommand(r->c, "DISCARD") == REDIS_OK) {
             r->queued++;
         }
 
-        prov_err_set(err, PROV_E_REDIS, "redis: building transaction: %s",
-                     r->c->errstr[0] ? r->c->errstr : "out of memory");
-        rc = PROV_ERR;
-
     } else if (redisAppendCommand(r->c, "EXEC") != REDIS_OK) {
         prov_err_set(err, PROV_E_REDIS, "redis EXEC: %s", r->c->errstr);
+        r->queued = 0;
         return PROV_ERR;
 
     } else {
         r->queued++;
     }
 
-    n = r->queued;
+    r->sent[r->nsent++] = r->queued;
     r->queued = 0;
+    r->failed = 0;
+
+    if (failed) {
+        (void) prov_redis_tx_drain(r, &e);
+        prov_err_set(err, PROV_E_REDIS, "redis: building transaction: %s",
+                     r->c->errstr[0] ? r->c->errstr : "out of memory");
+        return PROV_ERR;
+    }
+
+    done = 0;
+
+    while (!done) {
+        if (redisBufferWrite(r->c, &done) != REDIS_OK) {
+            prov_err_set(err, PROV_E_REDIS, "redis transaction: %s",
+                         r->c->errstr);
+            r->nsent = 0;
+            return PROV_ERR;
+        }
+    }
+
+    return PROV_OK;
+}
+
+
+int
+prov_redis_tx_wait(prov_redis_t *r, prov_err_t *err)
+{
+    int  n;
+
+    if (r->nsent == 0) {
+        return PROV_OK;
+    }
+
+    n = r->sent[0];
+    r->nsent--;
+    memmove(&r->sent[0], &r->sent[1], r->nsent * sizeof(r->sent[0]));
+
+    return prov_redis_replies(r, n, err);
+}
+
+
+int
+prov_redis_tx_drain(prov_redis_t *r, prov_err_t *err)
+{
+    int         rc;
+    prov_err_t  e;
+
+    rc = PROV_OK;
+
+    while (r->nsent) {
+        if (prov_redis_tx_wait(r, rc == PROV_OK ? err : &e) != PROV_OK) {
+            rc = PROV_ERR;
+        }
+    }
+
+    return rc;
+}
+
+
+/*
+ * The n replies of one transaction: MULTI's, each command's QUEUED, then
+ * EXEC's array (nil: a WATCHed key changed).  A broken connection owes
+ * nothing more.
+ */
+
+static int
+prov_redis_replies(prov_redis_t *r, int n, prov_err_t *err)
+{
+    int          i, rc;
+    void        *p;
+    redisReply  *reply;
+
+    rc = PROV_OK;
 
     for (i = 0; i < n; i++) {
         if (redisGetReply(r->c, &p) != REDIS_OK) {
             prov_err_set(err, PROV_E_REDIS, "redis transaction: %s",
                          r->c->errstr);
+            r->nsent = 0;
             return PROV_ERR;
         }
 

@@ -30,10 +30,15 @@
 #define PROV_K_STATUS      "objspace:prov:status"
 
 
+#define PROV_REDIS_INFLIGHT  4     /* transactions sent, replies unread */
+
+
 typedef struct {
     redisContext  *c;
     int            queued;      /* replies owed inside a transaction */
     int            failed;      /* an append failed inside a transaction */
+    int            nsent;       /* transactions sent, replies not read */
+    int            sent[PROV_REDIS_INFLIGHT];  /* their replies owed */
 } prov_redis_t;
 
 
@@ -54,12 +59,25 @@ redisReply *prov_redis_argv(prov_redis_t *r, int argc, const char **argv,
  * MULTI ... EXEC, pipelined: the commands are only sent by exec, which
  * reads every reply and fails if any command was refused or EXEC aborted
  * (a WATCHed key changed: PROV_E_BUSY).
+ *
+ * For bulk writes, send + wait split exec: send writes the transaction to
+ * the socket without reading, so the caller can build the next one while
+ * Redis executes this one; wait reads the replies of the oldest one sent
+ * (Redis runs them in order).  At most PROV_REDIS_INFLIGHT are in flight;
+ * a failed send or wait leaves none (the replies owed are read and
+ * dropped, or the connection is broken).
  */
 int prov_redis_tx_begin(prov_redis_t *r, prov_err_t *err);
 void prov_redis_tx_append(prov_redis_t *r, const char *fmt, ...);
 void prov_redis_tx_argv(prov_redis_t *r, int argc, const char **argv,
     const size_t *lens);
+/* argc plain C strings (no NUL inside), as one command */
+void prov_redis_tx_strs(prov_redis_t *r, int argc, ...);
 int prov_redis_tx_exec(prov_redis_t *r, prov_err_t *err);
+int prov_redis_tx_send(prov_redis_t *r, prov_err_t *err);
+int prov_redis_tx_wait(prov_redis_t *r, prov_err_t *err);
+/* reads the replies of every transaction in flight; first error wins */
+int prov_redis_tx_drain(prov_redis_t *r, prov_err_t *err);
 
 /* field lookup in an HGETALL reply; borrowed pointer or NULL */
 const char *prov_redis_field(redisReply *hash, const char *name);
