@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include "prov_rustshare.h"
@@ -239,6 +240,9 @@ main(int argc, char **argv)
                 argv[0]);
         return 2;
     }
+
+    /* as provisioner/main.c: no glibc fastbins */
+    (void) mallopt(M_MXFAST, 0);
 
     prov_log_level = PROV_LOG_WARN;
     memset(&err, 0, sizeof(err));

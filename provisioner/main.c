@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <signal.h>
+#include <malloc.h>
 
 #include <curl/curl.h>
 
@@ -20,6 +21,13 @@ main(int argc, char **argv)
     CURLcode  cc;
 
     signal(SIGPIPE, SIG_IGN);
+
+    /*
+     * No glibc fastbins: a full RustShare sync frees millions of small
+     * jansson nodes at once, and fastbin consolidation made that cost as
+     * much as parsing them (bench/prov_sync_bench.c does the same).
+     */
+    (void) mallopt(M_MXFAST, 0);
 
     cc = curl_global_init(CURL_GLOBAL_DEFAULT);
     if (cc != CURLE_OK) {

@@ -16,19 +16,22 @@
 #include <ctype.h>
 #include <time.h>
 
-#include <openssl/sha.h>
+#include <openssl/evp.h>
 
 #include "prov_rs_apply.h"
 
 
-static void prov_rs_digest(json_t *o, char *out);
+static int prov_rs_hash_cb(const char *p, size_t n, void *data);
+static int prov_rs_canon_str(prov_rs_hash_t *h, const char *s, size_t len);
+static int prov_rs_canon(prov_rs_hash_t *h, json_t *v, int depth);
 static int prov_rs_pipe_skip(prov_rs_item_t *it, int which);
 static int prov_rs_pipe(prov_rs_t *rs, const char *fmt,
     prov_rs_item_t *items, size_t n, int which, prov_err_t *err);
 static int prov_rs_items_of(json_t *map, prov_rs_item_t **out, size_t *n,
     prov_err_t *err);
-static int prov_rs_reseal(prov_rs_t *rs, json_t *env, json_t *keys,
-    const char *ak, const char *aad_prefix, char **out, prov_err_t *err);
+static int prov_rs_reseal(prov_rs_t *rs, prov_sealer_t *sealer, json_t *env,
+    json_t *keys, const char *ak, const char *aad_prefix, char **out,
+    prov_err_t *err);
 static int prov_rs_items(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err);
 static int prov_rs_prepare(prov_rs_t *rs, prov_rs_set_t *set,
     prov_err_t *err);
@@ -163,26 +166,311 @@ prov_rs_time(json_t *v, int64_t *t)
 }
 
 
-/* first 128 bits of SHA-256 over the object's canonical JSON, hex */
-
-static void
-prov_rs_digest(json_t *o, char *out)
+int
+prov_rs_hash_init(prov_rs_hash_t *h, prov_err_t *err)
 {
-    int             i;
-    char           *s;
-    unsigned char   md[SHA256_DIGEST_LENGTH];
+    h->len = 0;
+    h->ctx = EVP_MD_CTX_new();
+    h->md = EVP_MD_fetch(NULL, "SHA256", NULL);
 
-    s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-    SHA256((const unsigned char *) (s ? s : ""), s ? strlen(s) : 0, md);
-
-    if (s) {
-        prov_memzero(s, strlen(s));
-        free(s);
+    if (h->ctx == NULL || h->md == NULL) {
+        prov_crypto_error(err, "SHA-256 setup");
+        prov_rs_hash_free(h);
+        return PROV_ERR;
     }
+
+    return PROV_OK;
+}
+
+
+void
+prov_rs_hash_free(prov_rs_hash_t *h)
+{
+    EVP_MD_CTX_free(h->ctx);
+    EVP_MD_free(h->md);
+    h->ctx = NULL;
+    h->md = NULL;
+}
+
+
+static int
+prov_rs_hash_cb(const char *p, size_t n, void *data)
+{
+    prov_rs_hash_t  *h;
+
+    h = data;
+
+    if (h->len + n > sizeof(h->buf)) {
+        if (EVP_DigestUpdate(h->ctx, h->buf, h->len) != 1) {
+            return -1;
+        }
+
+        h->len = 0;
+
+        if (n > sizeof(h->buf)) {
+            return EVP_DigestUpdate(h->ctx, p, n) == 1 ? 0 : -1;
+        }
+    }
+
+    memcpy(h->buf + h->len, p, n);
+    h->len += n;
+
+    return 0;
+}
+
+
+/*
+ * A JSON string as jansson dumps it (dump.c, dump_string, without
+ * JSON_ENSURE_ASCII / JSON_ESCAPE_SLASH): '"', '\\' and the control
+ * characters escaped (\b \f \n \r \t, else \u00XX upper case), UTF-8
+ * as is (the parser has validated it).
+ */
+
+static int
+prov_rs_canon_str(prov_rs_hash_t *h, const char *s, size_t len)
+{
+    char            esc[8];
+    size_t          i, from;
+    unsigned char   c;
+    static const char  hex[] = "0123456789ABCDEF";
+
+    if (prov_rs_hash_cb("\"", 1, h) != 0) {
+        return -1;
+    }
+
+    from = 0;
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) s[i];
+
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            continue;
+        }
+
+        if (i > from && prov_rs_hash_cb(s + from, i - from, h) != 0) {
+            return -1;
+        }
+
+        esc[0] = '\\';
+
+        switch (c) {
+        case '"':  esc[1] = '"';  break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b';  break;
+        case '\f': esc[1] = 'f';  break;
+        case '\n': esc[1] = 'n';  break;
+        case '\r': esc[1] = 'r';  break;
+        case '\t': esc[1] = 't';  break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 0x0f];
+        }
+
+        if (prov_rs_hash_cb(esc, esc[1] == 'u' ? 6 : 2, h) != 0) {
+            return -1;
+        }
+
+        from = i + 1;
+    }
+
+    if (i > from && prov_rs_hash_cb(s + from, i - from, h) != 0) {
+        return -1;
+    }
+
+    return prov_rs_hash_cb("\"", 1, h);
+}
+
+
+/*
+ * The canonical JSON of v (compact, object keys sorted bytewise: exactly
+ * json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS)) into the digest, written
+ * here rather than by jansson's dumper, which looks every key up again
+ * and allocates per object.  1: v holds something this does not write
+ * (a real, a deep or wide object): the caller lets jansson dump it.
+ */
+
+static int
+prov_rs_canon(prov_rs_hash_t *h, json_t *v, int depth)
+{
+    int          rc;
+    char         num[32];
+    void        *iter;
+    size_t       i, j, n, len;
+    json_t      *val;
+    const char  *key;
+    struct {
+        const char  *key;
+        size_t       len;
+        json_t      *val;
+    }            kv[32], t;
+
+    if (depth > 16) {
+        return 1;
+    }
+
+    switch (json_typeof(v)) {
+
+    case JSON_NULL:
+        return prov_rs_hash_cb("null", 4, h);
+
+    case JSON_TRUE:
+        return prov_rs_hash_cb("true", 4, h);
+
+    case JSON_FALSE:
+        return prov_rs_hash_cb("false", 5, h);
+
+    case JSON_INTEGER:
+        n = (size_t) snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+                              json_integer_value(v));
+        return prov_rs_hash_cb(num, n, h);
+
+    case JSON_STRING:
+        return prov_rs_canon_str(h, json_string_value(v),
+                                 json_string_length(v));
+
+    case JSON_ARRAY:
+        if (prov_rs_hash_cb("[", 1, h) != 0) {
+            return -1;
+        }
+
+        n = json_array_size(v);
+
+        for (i = 0; i < n; i++) {
+            if ((i && prov_rs_hash_cb(",", 1, h) != 0)) {
+                return -1;
+            }
+
+            rc = prov_rs_canon(h, json_array_get(v, i), depth + 1);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+
+        return prov_rs_hash_cb("]", 1, h);
+
+    case JSON_OBJECT:
+        n = 0;
+
+        for (iter = json_object_iter(v); iter;
+             iter = json_object_iter_next(v, iter))
+        {
+            if (n == sizeof(kv) / sizeof(kv[0])) {
+                return 1;
+            }
+
+            kv[n].key = json_object_iter_key(iter);
+            kv[n].len = json_object_iter_key_len(iter);
+            kv[n].val = json_object_iter_value(iter);
+            n++;
+        }
+
+        /* insertion sort: a handful of keys; bytewise, then shorter first */
+
+        for (i = 1; i < n; i++) {
+            t = kv[i];
+
+            for (j = i; j > 0; j--) {
+                len = kv[j - 1].len < t.len ? kv[j - 1].len : t.len;
+                rc = memcmp(kv[j - 1].key, t.key, len);
+
+                if (rc < 0 || (rc == 0 && kv[j - 1].len <= t.len)) {
+                    break;
+                }
+
+                kv[j] = kv[j - 1];
+            }
+
+            kv[j] = t;
+        }
+
+        if (prov_rs_hash_cb("{", 1, h) != 0) {
+            return -1;
+        }
+
+        for (i = 0; i < n; i++) {
+            key = kv[i].key;
+            val = kv[i].val;
+
+            if ((i && prov_rs_hash_cb(",", 1, h) != 0)
+                || prov_rs_canon_str(h, key, kv[i].len) != 0
+                || prov_rs_hash_cb(":", 1, h) != 0)
+            {
+                return -1;
+            }
+
+            rc = prov_rs_canon(h, val, depth + 1);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+
+        return prov_rs_hash_cb("}", 1, h);
+
+    default:
+        return 1;
+    }
+}
+
+
+/*
+ * First 128 bits of SHA-256 over the object's canonical JSON (compact,
+ * keys sorted: the bytes of json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS),
+ * so digests stored by earlier versions still match), hex.
+ */
+
+int
+prov_rs_digest(prov_rs_hash_t *h, json_t *o, char *out, prov_err_t *err)
+{
+    int             i, rc;
+    unsigned char   md[EVP_MAX_MD_SIZE];
+    static const char  hex[] = "0123456789abcdef";
+
+    h->len = 0;
+
+    if (EVP_DigestInit_ex(h->ctx, h->md, NULL) != 1) {
+        goto failed;
+    }
+
+    rc = prov_rs_canon(h, o, 0);
+
+    if (rc == 1) {
+        /* a value prov_rs_canon leaves to jansson: all of it, again */
+        prov_memzero(h->buf, h->len);
+        h->len = 0;
+
+        rc = EVP_DigestInit_ex(h->ctx, h->md, NULL) == 1
+             && json_dump_callback(o, prov_rs_hash_cb, h,
+                                   JSON_COMPACT | JSON_SORT_KEYS) == 0
+             ? 0 : -1;
+    }
+
+    if (rc != 0
+        || EVP_DigestUpdate(h->ctx, h->buf, h->len) != 1
+        || EVP_DigestFinal_ex(h->ctx, md, NULL) != 1)
+    {
+        goto failed;
+    }
+
+    prov_memzero(h->buf, h->len);
 
     for (i = 0; i < PROV_RS_DIGEST_LEN / 2; i++) {
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 0x0f];
     }
+
+    out[PROV_RS_DIGEST_LEN] = '\0';
+
+    return PROV_OK;
+
+failed:
+
+    prov_memzero(h->buf, h->len);
+    prov_err_set(err, PROV_E_CRYPTO, "object digest failed");
+
+    return PROV_ERR;
 }
 
 
@@ -233,10 +521,12 @@ prov_rs_pipe(prov_rs_t *rs, const char *fmt, prov_rs_item_t *items,
             } else if (which == 2) {
                 arg = items[j].bucket;
 
+            } else if (which == 3) {
+                arg = items[j].ak;
+
             } else {
                 arg = json_string_value(json_object_get(items[j].obj,
-                                        which == 1 ? "space_id"
-                                                   : "access_key_id"));
+                                                        "space_id"));
             }
 
             if (redisAppendCommand(c, fmt, arg ? arg : "") != REDIS_OK) {
@@ -619,8 +909,9 @@ bad:
 /* opens a hand-over envelope and re-seals it for Redis (AAD prefix:ak) */
 
 static int
-prov_rs_reseal(prov_rs_t *rs, json_t *env, json_t *keys, const char *ak,
-    const char *aad_prefix, char **out, prov_err_t *err)
+prov_rs_reseal(prov_rs_t *rs, prov_sealer_t *sealer, json_t *env,
+    json_t *keys, const char *ak, const char *aad_prefix, char **out,
+    prov_err_t *err)
 {
     int         rc;
     char        aad[64];
@@ -638,8 +929,8 @@ prov_rs_reseal(prov_rs_t *rs, json_t *env, json_t *keys, const char *ak,
             rc = PROV_ERR;
 
         } else {
-            rc = prov_seal(&rs->ctx->key, plain.data, plain.len, aad, out,
-                           err);
+            rc = prov_sealer_seal(sealer, plain.data, plain.len, aad, out,
+                                  err);
         }
     }
 
@@ -666,12 +957,23 @@ prov_rs_prepare(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err)
     int64_t           until;
     prov_space_t      sp;
     prov_ident_t      id;
+    prov_sealer_t     sealer;
+    prov_rs_hash_t    hash;
     prov_rs_item_t   *it;
+
+    if (prov_rs_hash_init(&hash, err) != PROV_OK) {
+        return PROV_ERR;
+    }
+
+    if (prov_sealer_init(&sealer, &rs->ctx->key, err) != PROV_OK) {
+        prov_rs_hash_free(&hash);
+        return PROV_ERR;
+    }
 
     buckets = json_object();
     if (buckets == NULL) {
         prov_err_set(err, PROV_E_SYS, "out of memory");
-        return PROV_ERR;
+        goto failed;
     }
 
     if (!set->full
@@ -693,11 +995,11 @@ prov_rs_prepare(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err)
             continue;
         }
 
-        if (prov_rs_space_parse(rs, it->obj, &sp, err) != PROV_OK) {
+        if (prov_rs_space_parse(rs, it->obj, &sp, err) != PROV_OK
+            || prov_rs_digest(&hash, it->obj, it->digest, err) != PROV_OK)
+        {
             goto failed;
         }
-
-        prov_rs_digest(it->obj, it->digest);
         it->skip = (it->managed && strcmp(it->managed, it->digest) == 0);
 
         if (json_object_get(buckets, sp.bucket)) {
@@ -808,12 +1110,13 @@ prov_rs_prepare(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err)
         }
 
         if (prov_rs_ident_parse(it->obj, &id, &sec, &prev, &until, err)
-            != PROV_OK)
+            != PROV_OK
+            || prov_rs_digest(&hash, it->obj, it->digest, err) != PROV_OK)
         {
             goto failed;
         }
 
-        prov_rs_digest(it->obj, it->digest);
+        strcpy(it->ak, id.access_key_id);
 
         /* the space after the set: upserted, deleted, or as in Redis */
 
@@ -853,6 +1156,20 @@ prov_rs_prepare(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err)
                 continue;
             }
         }
+
+        /* the secrets: open the envelopes, re-seal with the key file */
+
+        if (prov_rs_reseal(rs, &sealer, sec, set->keys, id.access_key_id,
+                           "ak", &it->sealed, err) != PROV_OK
+            || (prev
+                && prov_rs_reseal(rs, &sealer, prev, set->keys,
+                                  id.access_key_id, "ak-prev",
+                                  &it->sealed_prev, err)
+                   != PROV_OK))
+        {
+            prov_err_prefix(err, "identity %s", id.id);
+            goto failed;
+        }
     }
 
     /* access key ids held by other identities (local ones included) */
@@ -875,36 +1192,17 @@ prov_rs_prepare(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err)
         }
     }
 
-    /* the secrets: open every envelope, re-seal with the key file */
-
-    for (i = 0; i < set->nid; i++) {
-        it = &set->id[i];
-
-        if (it->obj == NULL || it->skip) {
-            continue;
-        }
-
-        (void) prov_rs_ident_parse(it->obj, &id, &sec, &prev, &until, err);
-
-        if (prov_rs_reseal(rs, sec, set->keys, id.access_key_id, "ak",
-                           &it->sealed, err) != PROV_OK
-            || (prev
-                && prov_rs_reseal(rs, prev, set->keys, id.access_key_id,
-                                  "ak-prev", &it->sealed_prev, err)
-                   != PROV_OK))
-        {
-            prov_err_prefix(err, "identity %s", id.id);
-            goto failed;
-        }
-    }
-
     json_decref(buckets);
+    prov_sealer_free(&sealer);
+    prov_rs_hash_free(&hash);
 
     return PROV_OK;
 
 failed:
 
     json_decref(buckets);
+    prov_sealer_free(&sealer);
+    prov_rs_hash_free(&hash);
 
     return PROV_ERR;
 }
@@ -1030,16 +1328,20 @@ prov_rs_backend(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res)
 /*
  * Redis: space records, then identities, then identity deletions, in
  * pipelined MULTI/EXEC batches; every record is written with its managed
- * digest and its invalidation in the same transaction.
+ * digest and its invalidation in the same transaction (the batch's digests
+ * as one HSET / HDEL of the managed hash).  A batch is sent and the next
+ * one built while Redis executes it; each pass ends with every reply read,
+ * so spaces are in before their identities.
  */
 
 static int
 prov_rs_write(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res,
     prov_err_t *err)
 {
-    int              pass, queued;
-    char             val[128], *ak, *sp_id;
-    size_t           i, n, objs;
+    int              pass, queued, rc;
+    char             key[96], key2[96], until_s[24], *ak, *sp_id;
+    char           (*vals)[PROV_RS_MANAGED_LEN];
+    size_t           i, n, objs, nm, nx;
     json_t          *sec, *prev, *failed;
     int64_t          until;
     prov_err_t       e;
@@ -1047,9 +1349,21 @@ prov_rs_write(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res,
     prov_ident_t     id;
     prov_redis_t    *r;
     prov_rs_item_t  *it, *items;
+    const char     **mv, **xv;
 
     r = &rs->ctx->redis;
     failed = NULL;
+    rc = PROV_ERR;
+
+    /* per batch: the managed hash's fields and values, new space ids */
+    vals = malloc(PROV_RS_BATCH * sizeof(*vals));
+    mv = malloc((2 + 2 * PROV_RS_BATCH) * sizeof(*mv));
+    xv = malloc((2 + PROV_RS_BATCH) * sizeof(*xv));
+
+    if (vals == NULL || mv == NULL || xv == NULL) {
+        prov_err_set(err, PROV_E_SYS, "out of memory");
+        goto done;
+    }
 
     for (i = 0; i < set->nsp; i++) {
         if (set->sp[i].failed) {
@@ -1066,19 +1380,38 @@ prov_rs_write(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res,
         n = pass == 0 ? set->nsp : set->nid;
         queued = 0;
         objs = 0;
+        nm = 2;
+        nx = 2;
+        mv[0] = pass == 2 ? "HDEL" : "HSET";
+        mv[1] = pass == 0 ? PROV_K_RS_SPACES : PROV_K_RS_IDENTS;
+        xv[0] = "SADD";
+        xv[1] = PROV_K_IDX_SPACES;
 
         for (i = 0; i <= n; i++) {
 
             if (queued && (i == n || objs >= PROV_RS_BATCH)) {
+                if (nm > 2) {
+                    prov_redis_tx_argv(r, (int) nm, mv, NULL);
+                }
+
+                if (nx > 2) {
+                    prov_redis_tx_argv(r, (int) nx, xv, NULL);
+                }
+
+                /* one batch in Redis's hands while the next is built */
+
                 if (prov_rs_leader(rs, err) != PROV_OK
-                    || prov_redis_tx_exec(r, err) != PROV_OK)
+                    || prov_redis_tx_send(r, err) != PROV_OK
+                    || (r->nsent > 1 && prov_redis_tx_wait(r, err)
+                                        != PROV_OK))
                 {
-                    json_decref(failed);
-                    return PROV_ERR;
+                    goto done;
                 }
 
                 queued = 0;
                 objs = 0;
+                nm = 2;
+                nx = 2;
             }
 
             if (i == n) {
@@ -1107,8 +1440,7 @@ prov_rs_write(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res,
 
             if (!queued) {
                 if (prov_redis_tx_begin(r, err) != PROV_OK) {
-                    json_decref(failed);
-                    return PROV_ERR;
+                    goto done;
                 }
 
                 queued = 1;
@@ -1129,16 +1461,16 @@ prov_rs_write(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res,
                 prov_space_tx_hset(r, &sp);
 
                 if (it->is_new) {
-                    prov_redis_tx_append(r, "SET " PROV_K_BUCKET " %s",
-                                         sp.bucket, sp.id);
-                    prov_redis_tx_append(r, "SADD %s %s", PROV_K_IDX_SPACES,
-                                         sp.id);
+                    snprintf(key, sizeof(key), PROV_K_BUCKET, sp.bucket);
+                    prov_redis_tx_strs(r, 3, "SET", key, it->id);
+                    xv[nx++] = it->id;
                 }
 
-                prov_redis_tx_append(r, "HSET %s %s %s", PROV_K_RS_SPACES,
-                                     sp.id, it->digest);
-                prov_redis_tx_append(r, "PUBLISH %s space:%s", PROV_CHANNEL,
-                                     sp.id);
+                mv[nm++] = it->id;
+                mv[nm++] = it->digest;
+
+                snprintf(key, sizeof(key), "space:%s", it->id);
+                prov_redis_tx_strs(r, 3, "PUBLISH", PROV_CHANNEL, key);
                 res->spaces_written++;
                 continue;
             }
@@ -1152,61 +1484,88 @@ prov_rs_write(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res,
 
                 prov_ident_tx_hset(r, &id);
 
+                snprintf(key, sizeof(key), PROV_K_AK, id.access_key_id);
+
                 if (it->sealed_prev) {
-                    prov_redis_tx_append(r, "HSET " PROV_K_AK " secret_prev %s"
-                                         " secret_prev_until %lld",
-                                         id.access_key_id, it->sealed_prev,
-                                         (long long) until);
+                    snprintf(until_s, sizeof(until_s), "%lld",
+                             (long long) until);
+                    prov_redis_tx_strs(r, 6, "HSET", key, "secret_prev",
+                                       it->sealed_prev, "secret_prev_until",
+                                       until_s);
 
                 } else if (it->owner) {
                     /* an existing record may hold an older grace period */
-                    prov_redis_tx_append(r, "HDEL " PROV_K_AK " secret_prev "
-                                         "secret_prev_until",
-                                         id.access_key_id);
+                    prov_redis_tx_strs(r, 4, "HDEL", key, "secret_prev",
+                                       "secret_prev_until");
                 }
 
-                prov_redis_tx_append(r, "SADD " PROV_K_IDX_KEYS " %s",
-                                     id.space, id.access_key_id);
-                prov_redis_tx_append(r, "SET " PROV_K_KEYID " %s", id.id,
-                                     id.access_key_id);
+                snprintf(key2, sizeof(key2), PROV_K_IDX_KEYS, id.space);
+                prov_redis_tx_strs(r, 3, "SADD", key2, id.access_key_id);
+                snprintf(key2, sizeof(key2), PROV_K_KEYID, id.id);
+                prov_redis_tx_strs(r, 3, "SET", key2, id.access_key_id);
 
-                snprintf(val, sizeof(val), "%s %s %s", id.space,
-                         id.access_key_id, it->digest);
-                prov_redis_tx_append(r, "HSET %s %s %s", PROV_K_RS_IDENTS,
-                                     id.id, val);
-                prov_redis_tx_append(r, "PUBLISH %s ak:%s", PROV_CHANNEL,
-                                     id.access_key_id);
+                snprintf(vals[objs - 1], sizeof(vals[0]), "%s %s %s",
+                         id.space, id.access_key_id, it->digest);
+                mv[nm++] = it->id;
+                mv[nm++] = vals[objs - 1];
+
+                snprintf(key2, sizeof(key2), "ak:%s", id.access_key_id);
+                prov_redis_tx_strs(r, 3, "PUBLISH", PROV_CHANNEL, key2);
                 res->identities_written++;
                 continue;
             }
 
             /* pass 2: identity deletion; managed = "space ak digest" */
 
-            snprintf(val, sizeof(val), "%s", it->managed);
-            sp_id = val;
-            ak = strchr(val, ' ');
+            mv[nm++] = it->id;
+
+            snprintf(vals[objs - 1], sizeof(vals[0]), "%s", it->managed);
+            sp_id = vals[objs - 1];
+            ak = strchr(sp_id, ' ');
 
             if (ak == NULL || strchr(ak + 1, ' ') == NULL) {
-                prov_redis_tx_append(r, "HDEL %s %s", PROV_K_RS_IDENTS,
-                                     it->id);
                 continue;
             }
 
             *ak++ = '\0';
             *strchr(ak, ' ') = '\0';
 
-            prov_redis_tx_append(r, "DEL " PROV_K_AK, ak);
-            prov_redis_tx_append(r, "SREM " PROV_K_IDX_KEYS " %s", sp_id, ak);
-            prov_redis_tx_append(r, "DEL " PROV_K_KEYID, it->id);
-            prov_redis_tx_append(r, "HDEL %s %s", PROV_K_RS_IDENTS, it->id);
-            prov_redis_tx_append(r, "PUBLISH %s ak:%s", PROV_CHANNEL, ak);
+            snprintf(key, sizeof(key), PROV_K_AK, ak);
+            prov_redis_tx_strs(r, 2, "DEL", key);
+            snprintf(key, sizeof(key), PROV_K_IDX_KEYS, sp_id);
+            prov_redis_tx_strs(r, 3, "SREM", key, ak);
+            snprintf(key, sizeof(key), PROV_K_KEYID, it->id);
+            prov_redis_tx_strs(r, 2, "DEL", key);
+            snprintf(key, sizeof(key), "ak:%s", ak);
+            prov_redis_tx_strs(r, 3, "PUBLISH", PROV_CHANNEL, key);
             res->identities_deleted++;
+        }
+
+        if (prov_redis_tx_drain(r, err) != PROV_OK) {
+            goto done;
         }
     }
 
-    json_decref(failed);
+    rc = PROV_OK;
 
-    return PROV_OK;
+done:
+
+    if (rc != PROV_OK) {
+        /* a batch begun but not sent is dropped; the ones sent are read */
+        if (r->queued) {
+            r->failed = 1;
+            (void) prov_redis_tx_send(r, &e);
+        }
+
+        (void) prov_redis_tx_drain(r, &e);
+    }
+
+    json_decref(failed);
+    free(vals);
+    free(mv);
+    free(xv);
+
+    return rc;
 }
 
 

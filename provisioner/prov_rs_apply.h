@@ -9,12 +9,17 @@
 #define PROV_RS_APPLY_H
 
 
+#include <openssl/evp.h>
+
 #include "prov_rustshare.h"
 
 
 #define PROV_RS_BATCH        512        /* objects per MULTI/EXEC */
 #define PROV_RS_PIPE         8192       /* commands per read pipeline */
 #define PROV_RS_DIGEST_LEN   32
+/* "{space_id} {access_key_id} {digest}" in the managed identities hash */
+#define PROV_RS_MANAGED_LEN  (24 + 1 + PROV_ACCESS_KEY_LEN + 1 \
+                              + PROV_RS_DIGEST_LEN + 1)
 
 
 typedef struct {
@@ -28,6 +33,7 @@ typedef struct {
     char          *owner;           /* who holds the bucket / access key */
     prov_space_t  *cur;             /* space: the record in Redis */
     char           digest[PROV_RS_DIGEST_LEN + 1];
+    char           ak[PROV_ACCESS_KEY_LEN + 1];     /* identity */
     unsigned       skip:1;          /* unchanged */
     unsigned       is_new:1;        /* space: not in Redis yet */
     unsigned       failed:1;        /* backend failed: next pass retries */
@@ -48,12 +54,26 @@ typedef struct {
 } prov_rs_set_t;
 
 
+/* SHA-256 fed through a small buffer: the objects' digests */
+typedef struct {
+    EVP_MD_CTX  *ctx;
+    EVP_MD      *md;
+    size_t       len;
+    char         buf[1024];
+} prov_rs_hash_t;
+
+
 /* prefix + 16 lowercase hex */
 int prov_rs_valid_id(const char *s, const char *prefix);
 /* "RS3" + 17 of [A-Z2-7] */
 int prov_rs_valid_ak(const char *s);
 /* RFC 3339 UTC (or null -> 0): 0 ok, -1 malformed */
 int prov_rs_time(json_t *v, int64_t *t);
+int prov_rs_hash_init(prov_rs_hash_t *h, prov_err_t *err);
+void prov_rs_hash_free(prov_rs_hash_t *h);
+/* 32 hex of SHA-256 over o's canonical JSON: the managed digest */
+int prov_rs_digest(prov_rs_hash_t *h, json_t *o, char *out,
+    prov_err_t *err);
 /* monotonic milliseconds, for the pass's timings */
 double prov_rs_ms(void);
 

@@ -15,12 +15,14 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/sha.h>
 
 #include "prov_core.h"
 #include "prov_crypto.h"
 #include "prov_sigv4.h"
 #include "prov_config.h"
 #include "prov_handover.h"
+#include "prov_rs_apply.h"
 
 
 static int  tests, failed;
@@ -477,6 +479,98 @@ test_handover(const char *dir)
 }
 
 
+/*
+ * The managed digest (prov_rs_digest writes the canonical JSON itself) is
+ * SHA-256 over exactly json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS), so
+ * digests stored by earlier versions still match: escapes, UTF-8, key
+ * order, nesting, and the values it leaves to jansson (reals, deep or
+ * wide objects).
+ */
+
+static void
+test_digest(void)
+{
+    int              i, k, same;
+    char             got[PROV_RS_DIGEST_LEN + 1], want[PROV_RS_DIGEST_LEN + 1];
+    char            *s, name[8];
+    size_t           j;
+    json_t          *o, *deep, *wide;
+    prov_err_t       err;
+    unsigned char    md[32];
+    prov_rs_hash_t   h;
+    json_error_t     jerr;
+    static const char  *docs[] = {
+        "{\"id\": \"key_9d0c1b2a3f4e5d6c\", \"access_key_id\": "
+        "\"RS3KQ2MZ7XW4PLA5NB6C\", \"space_id\": \"sp_3f2a9c0e5b7d1a64\", "
+        "\"name\": \"release-ci-writer\", \"permissions\": "
+        "\"read-write-delete\", \"prefix\": \"releases/\", \"immutable\": "
+        "false, \"status\": \"active\", \"expires_at\": null, "
+        "\"created_at\": \"2025-01-31T12:00:00Z\", \"secret\": {\"alg\": "
+        "\"RSA-OAEP-256+A256GCM\", \"kid\": \"dbf8957e235eba5e\", \"dek\": "
+        "\"49ba1c36c4134a95\", \"iv\": \"AAECAwQFBgcICQoL\", \"ct\": "
+        "\"MEi3d7e9l2/jB9LG+KJPIMeTyXOSKycuXg6m3FgxQf9RXOu36pgiqHvfNGdctbn"
+        "iQa/9GTGBUWs=\"}, \"previous_secret\": null}",
+        "{\"b\": 1, \"a\": -9223372036854775807, \"ab\": true, \"\": "
+        "[], \"A\": {}, \"a\\u0001b\": 0, \"aa\": 3, \"Z\": [1, [2, []], "
+        "{\"y\": null, \"x\": \"\"}]}",
+        "{\"s\": \"q\\\"b\\\\s/\\b\\f\\n\\r\\t\\u0001\\u001f\\u007f "
+        "\\u00e9\\u2713\\ud83d\\ude00 x\", \"\\u00e9\": \"k\", \"\\n\": 2}",
+        "{\"quota_bytes\": 10737418240, \"ratio\": 0.25, \"n\": 1e300}",
+        "{}",
+    };
+
+    ok(prov_rs_hash_init(&h, &err) == PROV_OK, "digest context");
+
+    for (i = 0; i < (int) (sizeof(docs) / sizeof(docs[0])) + 2; i++) {
+        if (i < (int) (sizeof(docs) / sizeof(docs[0]))) {
+            o = json_loads(docs[i], 0, &jerr);
+
+        } else if (i == (int) (sizeof(docs) / sizeof(docs[0]))) {
+            /* deeper than prov_rs_canon goes */
+            o = json_object();
+            deep = o;
+
+            for (k = 0; k < 20; k++) {
+                json_object_set_new(deep, "d", json_object());
+                deep = json_object_get(deep, "d");
+            }
+
+        } else {
+            /* wider than prov_rs_canon sorts */
+            o = json_object();
+            wide = o;
+
+            for (k = 40; k > 0; k--) {
+                snprintf(name, sizeof(name), "k%02d", k);
+                json_object_set_new(wide, name, json_integer(k));
+            }
+        }
+
+        if (o == NULL) {
+            ok(0, "digest document %d parses: %s", i, jerr.text);
+            continue;
+        }
+
+        s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        SHA256((unsigned char *) s, strlen(s), md);
+
+        for (j = 0; j < PROV_RS_DIGEST_LEN / 2; j++) {
+            snprintf(want + 2 * j, 3, "%02x", md[j]);
+        }
+
+        same = prov_rs_digest(&h, o, got, &err) == PROV_OK
+               && strcmp(got, want) == 0;
+        ok(same, "digest %d = SHA-256(json_dumps compact sorted) %.60s",
+           i, s);
+
+        free(s);
+        json_decref(o);
+    }
+
+    prov_rs_hash_free(&h);
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -490,6 +584,7 @@ main(int argc, char **argv)
     test_parsers();
     test_sigv4(dir);
     test_handover(dir);
+    test_digest();
 
     printf("1..%d\n", tests);
 
