@@ -263,13 +263,17 @@ static const prov_cmd_t  prov_cmds[] = {
       "  --once   one pass as leader, then exit",
       { "once" }, 0, 0, prov_cmd_run },
 
-    { NULL, "sync", "sync [--full] [--wait SECONDS]",
+    { NULL, "sync", "sync [--full] [--wait SECONDS] [--allow-mass-delete]",
       "One RustShare sync pass (source = rustshare): the changes since the\n"
       "applied revision, or a full snapshot when none is applied yet.  The\n"
       "whole change set is validated before anything is written.\n"
       "  --full        fetch and apply a full snapshot\n"
-      "  --wait S      long-poll up to S seconds for changes (default 0)",
-      { "full", "wait=" }, 0, 0, prov_cmd_sync },
+      "  --wait S      long-poll up to S seconds for changes (default 0)\n"
+      "  --allow-mass-delete\n"
+      "                apply a snapshot that deletes more than\n"
+      "                sync_max_delete_fraction of what RustShare had\n"
+      "                (refused otherwise), this pass only",
+      { "full", "wait=", "allow-mass-delete" }, 0, 0, prov_cmd_sync },
 
     { "rustshare", "push", "rustshare push usage|key-usage|audit FILE",
       "Sends a JSON array (FILE, or - for stdin) to RustShare's push\n"
@@ -2054,7 +2058,8 @@ prov_cmd_sync(prov_cli_global_t *g, prov_opt_t *opts, char **pos, int npos,
     }
 
     return prov_rs_cli_sync(g->config, g->json, prov_opt_set(opts, "full"),
-                            (int) wait, err);
+                            (int) wait,
+                            prov_opt_set(opts, "allow-mass-delete"), err);
 }
 
 

@@ -22,6 +22,7 @@ typedef enum {
     PROV_CF_STR,
     PROV_CF_INT,
     PROV_CF_FLAG,
+    PROV_CF_FRACTION,
     PROV_CF_REDIS,
     PROV_CF_CREDFILE
 } prov_cf_type_e;
@@ -65,6 +66,9 @@ static const prov_cf_key_t  prov_cf_keys[] = {
     { "rustshare_wait", PROV_CF_INT, PROV_CF(rustshare_wait) },
     { "rustshare_timeout", PROV_CF_INT, PROV_CF(rustshare_timeout) },
     { "rustshare_retries", PROV_CF_INT, PROV_CF(rustshare_retries) },
+    { "sync_max_delete_fraction", PROV_CF_FRACTION,
+      PROV_CF(sync_max_delete_fraction) },
+    { "sync_max_delete_min", PROV_CF_INT, PROV_CF(sync_max_delete_min) },
     { "audit_dir", PROV_CF_STR, PROV_CF(audit_dir) },
     { "usage_interval", PROV_CF_INT, PROV_CF(usage_interval) },
     { "push_interval", PROV_CF_INT, PROV_CF(push_interval) },
@@ -127,8 +131,9 @@ static int
 prov_config_set(prov_config_t *cf, const prov_cf_key_t *k, char *value,
     prov_err_t *err)
 {
-    char  *end, *colon;
-    long   n;
+    char    *end, *colon;
+    long     n;
+    double   d;
 
     switch (k->type) {
 
@@ -165,6 +170,19 @@ prov_config_set(prov_config_t *cf, const prov_cf_key_t *k, char *value,
                      "invalid value \"%s\", it must be \"on\" or \"off\"",
                      value);
         return PROV_ERR;
+
+    case PROV_CF_FRACTION:
+        errno = 0;
+        d = strtod(value, &end);
+        if (errno || end == value || *end != '\0' || !(d >= 0.0 && d <= 1.0))
+        {
+            prov_err_set(err, PROV_E_CONFIG, "invalid fraction \"%s\", it "
+                         "must be 0 to 1", value);
+            return PROV_ERR;
+        }
+
+        *(double *) ((char *) cf + k->offset) = d;
+        return PROV_OK;
 
     case PROV_CF_REDIS:
         colon = strrchr(value, ':');
@@ -406,6 +424,8 @@ prov_config_load(prov_config_t *cf, const char *path, prov_err_t *err)
     cf->rustshare_wait = 1;
     cf->rustshare_timeout = 10;
     cf->rustshare_retries = 3;
+    cf->sync_max_delete_fraction = 0.5;
+    cf->sync_max_delete_min = 10;
     cf->usage_interval = 300;
     cf->push_interval = 60;
 

@@ -54,6 +54,8 @@ typedef struct {
     int     rustshare_wait;     /* seconds of long polling per request */
     int     rustshare_timeout;  /* seconds per request, besides the wait */
     int     rustshare_retries;  /* extra attempts on 5xx / timeouts */
+    double  sync_max_delete_fraction;   /* a snapshot deleting more of */
+    int     sync_max_delete_min;        /* the applied objects is refused */
     char   *audit_dir;          /* per-tenant audit files (prov_audit.c) */
     int     usage_interval;     /* seconds between usage reconciles */
     int     push_interval;      /* seconds between usage / key-usage pushes

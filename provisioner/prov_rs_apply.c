@@ -35,6 +35,8 @@ static int prov_rs_reseal(prov_rs_t *rs, prov_sealer_t *sealer, json_t *env,
 static int prov_rs_items(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err);
 static int prov_rs_prepare(prov_rs_t *rs, prov_rs_set_t *set,
     prov_err_t *err);
+static int prov_rs_guard(prov_rs_t *rs, prov_rs_set_t *set,
+    prov_err_t *err);
 static int prov_rs_leader(prov_rs_t *rs, prov_err_t *err);
 static int prov_rs_backend(prov_rs_t *rs, prov_rs_set_t *set,
     prov_rs_result_t *res);
@@ -1211,6 +1213,68 @@ failed:
 /* ------------------------------------------------------------ apply */
 
 
+/*
+ * The mass-delete guard: a full snapshot deletes whatever it no longer
+ * lists, so a truncated or empty snapshot (a RustShare fault) would wipe
+ * the fleet.  It is refused when it would delete more than
+ * sync_max_delete_min and more than sync_max_delete_fraction of the spaces,
+ * or of the identities, applied from RustShare; `sync --full
+ * --allow-mass-delete` lifts the limit for one pass.  Changes are explicit
+ * deletions and are not limited.
+ */
+
+static int
+prov_rs_guard(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err)
+{
+    int                   k, over;
+    size_t                i, n, applied[2], deleted[2];
+    prov_rs_item_t       *items;
+    const prov_config_t  *cf;
+
+    cf = &rs->ctx->cf;
+
+    if (!set->full || cf->sync_max_delete_fraction >= 1.0) {
+        return PROV_OK;
+    }
+
+    over = 0;
+
+    for (k = 0; k < 2; k++) {
+        items = k == 0 ? set->sp : set->id;
+        n = k == 0 ? set->nsp : set->nid;
+        applied[k] = 0;
+        deleted[k] = 0;
+
+        for (i = 0; i < n; i++) {
+            if (items[i].managed) {
+                applied[k]++;
+                deleted[k] += (items[i].obj == NULL);
+            }
+        }
+
+        over |= deleted[k] > (size_t) cf->sync_max_delete_min
+                && (double) deleted[k]
+                   > cf->sync_max_delete_fraction * (double) applied[k];
+    }
+
+    if (!over) {
+        return PROV_OK;
+    }
+
+    prov_err_set(err, PROV_E_SOURCE, "the snapshot would delete %zu of %zu "
+                 "spaces and %zu of %zu identities applied from RustShare "
+                 "(more than sync_max_delete_fraction %g and "
+                 "sync_max_delete_min %d); if RustShare really dropped them, "
+                 "`objspace-provisioner sync --full --allow-mass-delete` "
+                 "applies it", deleted[0], applied[0], deleted[1],
+                 applied[1], cf->sync_max_delete_fraction,
+                 cf->sync_max_delete_min);
+
+    return PROV_ERR;
+}
+
+
+
 static int
 prov_rs_leader(prov_rs_t *rs, prov_err_t *err)
 {
@@ -1673,6 +1737,7 @@ prov_rs_apply(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res,
     t0 = prov_rs_ms();
 
     if (prov_rs_items(rs, set, err) != PROV_OK
+        || prov_rs_guard(rs, set, err) != PROV_OK
         || prov_rs_prepare(rs, set, err) != PROV_OK)
     {
         prov_err_prefix(err, "refusing RustShare revision %lld, nothing "

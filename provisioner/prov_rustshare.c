@@ -1113,7 +1113,7 @@ prov_rs_push_audit(prov_rs_t *rs, json_t *events, const char *batch_id,
 
 int
 prov_rs_cli_sync(const char *config, int json, int full, int wait,
-    prov_err_t *err)
+    int allow_mass_delete, prov_err_t *err)
 {
     int               rc;
     json_t           *j;
@@ -1123,6 +1123,11 @@ prov_rs_cli_sync(const char *config, int json, int full, int wait,
 
     if (prov_ctx_open(&ctx, config, 0, err) != PROV_OK) {
         return PROV_ERR;
+    }
+
+    if (allow_mass_delete) {
+        /* this pass only: the operator has checked what RustShare dropped */
+        ctx.cf.sync_max_delete_fraction = 1.0;
     }
 
     if (prov_rs_open(&rs, &ctx, err) != PROV_OK) {

@@ -107,7 +107,7 @@ int prov_rs_push_body(prov_rs_t *rs, const char *kind, const char *body,
 
 /* CLI: `sync [--full]`, `rustshare push KIND FILE` */
 int prov_rs_cli_sync(const char *config, int json, int full, int wait,
-    prov_err_t *err);
+    int allow_mass_delete, prov_err_t *err);
 int prov_rs_cli_push(const char *config, int json, const char *kind,
     const char *file, prov_err_t *err);
 /* CLI: `handover pubkey` (of a private key file), `handover seal` */

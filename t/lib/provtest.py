@@ -41,6 +41,34 @@ def rustshare_config(p, url, token_file, handover_key, path=None, **extra):
     return path
 
 
+def bearer_token(st):
+    """A fresh bearer token in {st.dir}/rustshare.token (mode 0600);
+    returns (token, path)."""
+    token = "tok-" + os.urandom(12).hex()
+    path = os.path.join(st.dir, "rustshare.token")
+    with open(path, "w") as f:
+        f.write(token + "\n")
+    os.chmod(path, 0o600)
+    return token, path
+
+
+def redis_dump(R, skip=()):
+    """Every hash, set and string in Redis, sorted, except keys starting
+    with one of skip: to compare before and after a refused sync."""
+    out = []
+    for k in sorted(R.scan_iter(count=1000)):
+        if k.startswith(tuple(skip)):
+            continue
+        t = R.type(k)
+        if t == "hash":
+            out.append((k, sorted(R.hgetall(k).items())))
+        elif t == "set":
+            out.append((k, sorted(R.smembers(k))))
+        elif t == "string":
+            out.append((k, R.get(k)))
+    return out
+
+
 def keygen(p, path):
     """`handover keygen` into path; returns (public PEM path, kid)."""
     r = p.cli("handover", "keygen", path)
