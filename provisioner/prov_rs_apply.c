@@ -494,6 +494,16 @@ prov_rs_pipe_skip(prov_rs_item_t *it, int which)
 }
 
 
+/*
+ * One read per item, pipelined; fmt has one %s for:
+ *   which 0: the item's id            -> reply in item->managed
+ *   which 1: the object's space_id    -> item->tenant
+ *   which 2: the space's bucket       -> item->owner
+ *   which 3: the identity's access key id (item->ak, set by prepare)
+ *                                     -> item->owner
+ * A nil reply leaves the slot NULL.
+ */
+
 static int
 prov_rs_pipe(prov_rs_t *rs, const char *fmt, prov_rs_item_t *items,
     size_t n, int which, prov_err_t *err)
