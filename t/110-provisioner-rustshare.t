@@ -110,19 +110,8 @@ def sync(*args):
 
 
 def dump():
-    out = []
-    for k in sorted(R.scan_iter(count=1000)):
-        if k.startswith("objspace:prov:rs:status") or k == "objspace:audit" \
-                or k.startswith("objspace:prov:lock"):
-            continue
-        t = R.type(k)
-        if t == "hash":
-            out.append((k, sorted(R.hgetall(k).items())))
-        elif t == "set":
-            out.append((k, sorted(R.smembers(k))))
-        elif t == "string":
-            out.append((k, R.get(k)))
-    return out
+    return provtest.redis_dump(R, ("objspace:prov:rs:status",
+                                   "objspace:audit", "objspace:prov:lock"))
 
 
 def requests_since(n):
