@@ -173,12 +173,14 @@
  * The tail of the batch of log-phase usage updates (spaces without a
  * quota; ngx_http_objspace_redis_batch_create_tail): the entries run in
  * order, but a run of consecutive plain "put" and "del" entries (no
- * claim, no copy-source lookup, no quota, so nothing reserved) is
- * applied together: one HMGET of the sizes it touches per space, the
- * effects computed in order, one HSET/HDEL per space and one HINCRBY per
- * counter, instead of about ten commands per entry.  Any other entry runs
- * the script itself (one()), after the run before it is applied.  Each
- * entry answers what the script answers: {1, size, bytes, reserved}.
+ * claim, no copy-source lookup, no quota, so nothing reserved; sent short:
+ * KEYS usage, osz, ARGV op, size, fp...) is applied together: one HMGET
+ * of the sizes it touches per space, the effects computed in order, one
+ * HSET/HDEL per space and one HINCRBY per counter, instead of about ten
+ * commands per entry.  Any other entry runs the script itself (one()),
+ * after the run before it is applied, and answers what the script
+ * answers, {1, size, bytes, reserved}; in a run, the last entry of each
+ * space answers that, the others 1 (the gauges need one figure).
  */
 #define NGX_HTTP_OBJSPACE_QUOTA_BATCH_TAIL                                    \
     " end "                                                                   \
@@ -242,8 +244,10 @@
     "    local x = redis.call('HMGET', U, 'bytes', 'reserved') "              \
     "    u[U] = {tonumber(x[1]) or 0, tonumber(x[2]) or 0} "                  \
     "  end "                                                                  \
-    "  for _, e in ipairs(run) do "                                           \
-    "    out[e.n] = {1, e.size, u[e.U][1], u[e.U][2]} "                       \
+    "  local last = {} "                                                      \
+    "  for _, e in ipairs(run) do out[e.n] = 1 last[e.U] = e end "            \
+    "  for U, e in pairs(last) do "                                           \
+    "    out[e.n] = {1, e.size, u[U][1], u[U][2]} "                           \
     "  end "                                                                  \
     "end "                                                                    \
     "local function flush() "                                                 \
@@ -261,16 +265,11 @@
     "  local op = ARGV[a0 + 1] "                                              \
     "  n = n + 1 "                                                            \
     "  out[n] = false "                                                       \
-    "  if nk == 7 and ARGV[a0 + 4] == '0' and ARGV[a0 + 7] == '' "            \
-    "     and ARGV[a0 + 9] == '' "                                            \
-    "     and ((op == 'put' and ARGV[a0 + 6] ~= '') or op == 'del') then "    \
-    "    local e = {n = n, U = ARGV[i + 2], O = ARGV[i + 5], "                \
+    "  if nk == 2 then "                                                      \
+    "    local e = {n = n, U = ARGV[i + 2], O = ARGV[i + 3], "                \
     "               put = (op == 'put'), f = {}, "                            \
-    "               size = tonumber(ARGV[a0 + 3]) or 0} "                     \
-    "    if ARGV[a0 + 6] ~= '' then e.f[1] = ARGV[a0 + 6] end "               \
-    "    if not e.put then "                                                  \
-    "      for j = a0 + 10, a0 + na do e.f[#e.f + 1] = ARGV[j] end "          \
-    "    end "                                                                \
+    "               size = tonumber(ARGV[a0 + 2]) or 0} "                     \
+    "    for j = a0 + 3, a0 + na do e.f[#e.f + 1] = ARGV[j] end "             \
     "    run[#run + 1] = e "                                                  \
     "  else "                                                                 \
     "    flush() "                                                            \
@@ -787,7 +786,7 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
     size_t                               len;
     ngx_int_t                            rc;
     ngx_str_t                            argv[20], resp, frag, script, tail;
-    ngx_uint_t                           argc, i, nkeys, nargs, batch;
+    ngx_uint_t                           argc, i, nkeys, nargs, batch, del;
     ngx_http_objspace_acct_main_conf_t  *amcf;
     u_char                               keys[NGX_HTTP_OBJSPACE_QUOTA_NKEYS]
                                                  [NGX_HTTP_OBJSPACE_KEY_LEN];
@@ -903,6 +902,56 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
     batch = (done == ngx_http_objspace_quota_committed && !q->claim
              && q->quota == 0 && amcf != NULL);
 
+    if (batch && amcf->usage_batch == NULL) {
+        ngx_str_set(&script, NGX_HTTP_OBJSPACE_QUOTA_SCRIPT);
+        ngx_str_set(&tail, NGX_HTTP_OBJSPACE_QUOTA_BATCH_TAIL);
+        amcf->usage_batch = ngx_http_objspace_redis_batch_create_tail(
+                                (ngx_cycle_t *) ngx_cycle, &script, &tail,
+                                NGX_HTTP_OBJSPACE_REDIS_BATCH_MAX,
+                                NGX_HTTP_OBJSPACE_REDIS_BATCH_DELAY);
+    }
+
+    del = (op->len == 3 && ngx_strncmp(op->data, "del", 3) == 0);
+
+    if (batch && (del || (op->len == 3 && ngx_strncmp(op->data, "put", 3) == 0
+                          && q->has_fp && !q->has_src)))
+    {
+        /*
+         * A plain put or delete: the short entry the batch tail applies
+         * together with its neighbours, KEYS usage, osz; ARGV op, size,
+         * fp...
+         */
+
+        frag.data = p;
+        p = ngx_http_objspace_redis_bulk(p, argv[3].data, argv[3].len);
+        p = ngx_http_objspace_redis_bulk(p, argv[6].data, argv[6].len);
+        p = ngx_http_objspace_redis_bulk(p, op->data, op->len);
+        p = ngx_http_objspace_redis_bulk(p, num[0], argv[3 + nkeys + 2].len);
+
+        nargs = 2;
+
+        if (q->has_fp) {
+            p = ngx_http_objspace_redis_bulk(p, q->fp,
+                                             NGX_HTTP_OBJSPACE_FP_LEN);
+            nargs++;
+        }
+
+        for (i = 0; del && q->del && i < q->del->nelts; i++) {
+            p = ngx_http_objspace_redis_bulk(p, (u_char *) q->del->elts
+                                                + i * NGX_HTTP_OBJSPACE_FP_LEN,
+                                             NGX_HTTP_OBJSPACE_FP_LEN);
+            nargs++;
+        }
+
+        frag.len = p - frag.data;
+
+        rc = (amcf->usage_batch == NULL)
+             ? NGX_ERROR
+             : ngx_http_objspace_redis_batch_add(amcf->usage_batch, 2, nargs,
+                                                 &frag, done, data);
+        goto done;
+    }
+
     /* a batch entry is the keys and args only: no EVAL, script, numkeys */
     frag.data = p;
 
@@ -922,15 +971,6 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
     frag.len = p - frag.data;
 
     if (batch) {
-        if (amcf->usage_batch == NULL) {
-            ngx_str_set(&script, NGX_HTTP_OBJSPACE_QUOTA_SCRIPT);
-            ngx_str_set(&tail, NGX_HTTP_OBJSPACE_QUOTA_BATCH_TAIL);
-            amcf->usage_batch = ngx_http_objspace_redis_batch_create_tail(
-                                    (ngx_cycle_t *) ngx_cycle, &script, &tail,
-                                    NGX_HTTP_OBJSPACE_REDIS_BATCH_MAX,
-                                    NGX_HTTP_OBJSPACE_REDIS_BATCH_DELAY);
-        }
-
         nargs = argc - 3 - nkeys;
 
         if (q->del && op->len == 3 && ngx_strncmp(op->data, "del", 3) == 0) {
@@ -946,6 +986,8 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
         rc = ngx_http_objspace_redis_send((ngx_cycle_t *) ngx_cycle, &resp,
                                           done, data, handle);
     }
+
+done:
 
     if (resp.data != stack) {
         ngx_free(resp.data);
@@ -1011,9 +1053,15 @@ ngx_http_objspace_quota_committed(void *data, redisReply *reply)
     ngx_str_t  *space = data;
 
     int64_t                              v[4];
+    ngx_int_t                            rc;
     ngx_http_objspace_acct_main_conf_t  *amcf;
 
-    if (ngx_http_objspace_quota_reply(reply, v) != NGX_OK) {
+    rc = ngx_http_objspace_quota_reply(reply, v);
+
+    if (rc == NGX_DECLINED) {
+        /* applied; no figures on this entry */
+
+    } else if (rc != NGX_OK) {
         ngx_http_objspace_metrics_count(
                                       NGX_HTTP_OBJSPACE_M_QUOTA_COMMIT_LOST, 1);
 
@@ -1041,6 +1089,11 @@ static ngx_int_t
 ngx_http_objspace_quota_reply(redisReply *reply, int64_t v[4])
 {
     size_t  i;
+
+    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
+        /* a batched update applied, its space's figures on a later entry */
+        return NGX_DECLINED;
+    }
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 4)
