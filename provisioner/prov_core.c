@@ -405,6 +405,28 @@ prov_format_size(int64_t bytes, char *buf, size_t size)
 
 
 void
+prov_format_bytes(int64_t bytes, char *buf, size_t size)
+{
+    int          i;
+    double       v;
+    static const char  *units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
+
+    if (bytes < 1024) {
+        snprintf(buf, size, "%lld B", (long long) bytes);
+        return;
+    }
+
+    v = (double) bytes / 1024;
+
+    for (i = 0; i < 4 && v >= 1024; i++) {
+        v /= 1024;
+    }
+
+    snprintf(buf, size, "%.1f %s", v, units[i]);
+}
+
+
+void
 prov_format_time(int64_t t, char *buf, size_t size)
 {
     time_t     tt;

@@ -79,6 +79,8 @@ int prov_parse_size(const char *s, int64_t *out, prov_err_t *err);
 int prov_parse_duration(const char *s, int64_t *out, prov_err_t *err);
 /* "10737418240" -> "10G"; buf at least 32 bytes */
 void prov_format_size(int64_t bytes, char *buf, size_t size);
+/* an amount of data for people: "0 B", "1023 B", "256.5 KiB", "1.0 GiB" */
+void prov_format_bytes(int64_t bytes, char *buf, size_t size);
 /* ISO 8601 UTC; buf at least 21 bytes */
 void prov_format_time(int64_t t, char *buf, size_t size);
 

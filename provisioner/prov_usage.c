@@ -231,8 +231,8 @@ prov_usage_show(prov_ctx_t *ctx, prov_space_t *sp, int json,
         return PROV_OK;
     }
 
-    prov_format_size(u.bytes, used, sizeof(used));
-    prov_format_size(u.reserved, resv, sizeof(resv));
+    prov_format_bytes(u.bytes, used, sizeof(used));
+    prov_format_bytes(u.reserved, resv, sizeof(resv));
     prov_format_size(sp->quota_bytes, quota, sizeof(quota));
 
     printf("Space: %s (%s/%s, bucket %s)\n", sp->id, sp->tenant, sp->name,
@@ -259,7 +259,7 @@ prov_usage_show(prov_ctx_t *ctx, prov_space_t *sp, int json,
         printf("Reconciled: never\n");
     }
 
-    prov_format_size(u.pub.bytes_served, served, sizeof(served));
+    prov_format_bytes(u.pub.bytes_served, served, sizeof(served));
 
     printf("Public: %lld requests (%lld hits, %lld not modified, %lld not "
            "found, %lld from cache), %s served (%lld bytes)\n",
@@ -330,9 +330,9 @@ prov_usage_one(prov_ctx_t *ctx, prov_space_t *sp, json_t *memory,
     snprintf(key, sizeof(key), PROV_K_USAGE, sp->id);
 
     if (dbytes == 0 && dobjs == 0) {
-        reply = prov_redis_cmd(&ctx->redis, err, "HSET %s reconciled_at %lld "
-                               "drift_bytes 0", key,
-                               (long long) (now_ms / 1000));
+        reply = prov_redis_write(&ctx->redis, err, "HSET %s reconciled_at "
+                                 "%lld drift_bytes 0", key,
+                                 (long long) (now_ms / 1000));
         if (reply == NULL) {
             return PROV_ERR;
         }
@@ -382,7 +382,8 @@ prov_usage_one(prov_ctx_t *ctx, prov_space_t *sp, json_t *memory,
     argv[8] = a[4];
     argv[9] = a[5];
 
-    reply = prov_redis_argv(&ctx->redis, 10, argv, NULL, err);
+    /* fenced in the daemon (prov_redis.h): only the lease holder */
+    reply = prov_redis_write_argv(&ctx->redis, 10, argv, NULL, err);
     if (reply == NULL) {
         return PROV_ERR;
     }
@@ -435,6 +436,12 @@ prov_usage_reconcile(prov_ctx_t *ctx, json_t *memory,
         if (prov_usage_one(ctx, &sp, memory, pass, &e) != PROV_OK) {
             pass->errors++;
             prov_log(PROV_LOG_WARN, "usage", "space %s: %s", sp.id, e.msg);
+
+            if (e.code == PROV_E_BUSY) {
+                /* the lease is lost: the pass stops here */
+                prov_space_free(&sp);
+                break;
+            }
         }
 
         prov_space_free(&sp);
