@@ -16,7 +16,23 @@ static int prov_redis_check(prov_redis_t *r, redisReply *reply,
 static char *prov_redis_uint(char *p, size_t n);
 static int prov_redis_append_argv(redisContext *c, int argc,
     const char **argv, const size_t *lens);
-static int prov_redis_replies(prov_redis_t *r, int n, prov_err_t *err);
+static int prov_redis_replies(prov_redis_t *r, int n, int fenced,
+    redisReply **exec, prov_err_t *err);
+static redisReply *prov_redis_tx_one(prov_redis_t *r, const char *what,
+    prov_err_t *err);
+
+
+/*
+ * The lease fence (docs/provisioner.md, "Timing and the lease"): KEYS[1]
+ * the lease, KEYS[2] this node's fence key, ARGV[1] the node id.  The
+ * transaction WATCHes both first, so touching KEYS[2] aborts its EXEC;
+ * the key counts the refusals, for the operator (a day).
+ */
+static const char  prov_redis_fence_lua[] =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return 1 end "
+    "redis.call('incr', KEYS[2]) "
+    "redis.call('expire', KEYS[2], 86400) "
+    "return 0";
 
 
 int
@@ -161,9 +177,17 @@ prov_redis_argv(prov_redis_t *r, int argc, const char **argv,
 }
 
 
+/*
+ * With a fence: WATCH, the fence script and MULTI.  A failed append
+ * after the first marks the transaction failed (send discards it and
+ * reads what is owed) rather than returning with replies owed.
+ */
+
 int
 prov_redis_tx_begin(prov_redis_t *r, prov_err_t *err)
 {
+    char  fkey[192];
+
     if (r->c == NULL) {
         prov_err_set(err, PROV_E_REDIS, "redis: not connected");
         return PROV_ERR;
@@ -171,13 +195,45 @@ prov_redis_tx_begin(prov_redis_t *r, prov_err_t *err)
 
     r->queued = 0;
     r->failed = 0;
+    r->fenced = 0;
+
+    if (r->fence) {
+        snprintf(fkey, sizeof(fkey), PROV_K_FENCE, r->fence);
+
+        if (redisAppendCommand(r->c, "WATCH %s %s", PROV_K_LEADER, fkey)
+            != REDIS_OK)
+        {
+            prov_err_set(err, PROV_E_REDIS, "redis WATCH: %s",
+                         r->c->errstr);
+            return PROV_ERR;
+        }
+
+        r->queued = 1;
+        r->fenced = 1;
+
+        if (redisAppendCommand(r->c, "EVAL %s 2 %s %s %s",
+                               prov_redis_fence_lua, PROV_K_LEADER, fkey,
+                               r->fence)
+            != REDIS_OK)
+        {
+            r->failed = 1;
+            return PROV_OK;
+        }
+
+        r->queued++;
+    }
 
     if (redisAppendCommand(r->c, "MULTI") != REDIS_OK) {
+        if (r->queued) {
+            r->failed = 1;
+            return PROV_OK;
+        }
+
         prov_err_set(err, PROV_E_REDIS, "redis MULTI: %s", r->c->errstr);
         return PROV_ERR;
     }
 
-    r->queued = 1;
+    r->queued++;
 
     return PROV_OK;
 }
@@ -359,9 +415,11 @@ prov_redis_tx_send(prov_redis_t *r, prov_err_t *err)
         r->queued++;
     }
 
+    r->sent_fenced[r->nsent] = (char) r->fenced;
     r->sent[r->nsent++] = r->queued;
     r->queued = 0;
     r->failed = 0;
+    r->fenced = 0;
 
     if (failed) {
         (void) prov_redis_tx_drain(r, &e);
@@ -388,17 +446,19 @@ prov_redis_tx_send(prov_redis_t *r, prov_err_t *err)
 int
 prov_redis_tx_wait(prov_redis_t *r, prov_err_t *err)
 {
-    int  n;
+    int  n, fenced;
 
     if (r->nsent == 0) {
         return PROV_OK;
     }
 
     n = r->sent[0];
+    fenced = r->sent_fenced[0];
     r->nsent--;
     memmove(&r->sent[0], &r->sent[1], r->nsent * sizeof(r->sent[0]));
+    memmove(&r->sent_fenced[0], &r->sent_fenced[1], r->nsent);
 
-    return prov_redis_replies(r, n, err);
+    return prov_redis_replies(r, n, fenced, NULL, err);
 }
 
 
@@ -421,19 +481,23 @@ prov_redis_tx_drain(prov_redis_t *r, prov_err_t *err)
 
 
 /*
- * The n replies of one transaction: MULTI's, each command's QUEUED, then
- * EXEC's array (nil: a WATCHed key changed).  A broken connection owes
- * nothing more.
+ * The n replies of one transaction: with a fence WATCH's and the fence
+ * script's (0: refused), then MULTI's, each command's QUEUED, then EXEC's
+ * array (nil: a WATCHed key changed, or the fence refused).  exec, if not
+ * NULL, gets EXEC's array when all went well (the caller frees it).  A
+ * broken connection owes nothing more.
  */
 
 static int
-prov_redis_replies(prov_redis_t *r, int n, prov_err_t *err)
+prov_redis_replies(prov_redis_t *r, int n, int fenced, redisReply **exec,
+    prov_err_t *err)
 {
-    int          i, rc;
+    int          i, rc, refused;
     void        *p;
     redisReply  *reply;
 
     rc = PROV_OK;
+    refused = 0;
 
     for (i = 0; i < n; i++) {
         if (redisGetReply(r->c, &p) != REDIS_OK) {
@@ -445,6 +509,12 @@ prov_redis_replies(prov_redis_t *r, int n, prov_err_t *err)
 
         reply = p;
 
+        if (fenced && i == 1 && reply->type == REDIS_REPLY_INTEGER
+            && reply->integer == 0)
+        {
+            refused = 1;
+        }
+
         if (reply->type == REDIS_REPLY_ERROR && rc == PROV_OK) {
             prov_err_set(err, PROV_E_REDIS, "redis transaction: %.*s",
                          (int) reply->len, reply->str);
@@ -452,7 +522,15 @@ prov_redis_replies(prov_redis_t *r, int n, prov_err_t *err)
 
         } else if (i == n - 1 && rc == PROV_OK) {
             if (reply->type == REDIS_REPLY_NIL) {
-                prov_err_set(err, PROV_E_BUSY, "concurrent change, retry");
+                if (refused) {
+                    prov_err_set(err, PROV_E_BUSY, "not the leader: the "
+                                 "lease fence refused the write (%s)",
+                                 r->fence ? r->fence : "");
+                } else {
+                    prov_err_set(err, PROV_E_BUSY, "concurrent change, "
+                                 "retry");
+                }
+
                 rc = PROV_ERR;
 
             } else if (reply->type == REDIS_REPLY_ARRAY) {
@@ -468,6 +546,11 @@ prov_redis_replies(prov_redis_t *r, int n, prov_err_t *err)
                         break;
                     }
                 }
+
+                if (rc == PROV_OK && exec) {
+                    *exec = reply;
+                    continue;
+                }
             }
         }
 
@@ -475,6 +558,116 @@ prov_redis_replies(prov_redis_t *r, int n, prov_err_t *err)
     }
 
     return rc;
+}
+
+
+/*
+ * Sends the transaction being built (one command after MULTI) and
+ * returns that command's reply, detached from EXEC's array.
+ */
+
+static redisReply *
+prov_redis_tx_one(prov_redis_t *r, const char *what, prov_err_t *err)
+{
+    int          n, fenced;
+    redisReply  *exec, *reply;
+
+    if (prov_redis_tx_send(r, err) != PROV_OK) {
+        return NULL;
+    }
+
+    n = r->sent[0];
+    fenced = r->sent_fenced[0];
+    r->nsent = 0;
+    exec = NULL;
+
+    if (prov_redis_replies(r, n, fenced, &exec, err) != PROV_OK) {
+        prov_err_prefix(err, "redis %s", what);
+        return NULL;
+    }
+
+    if (exec == NULL || exec->elements != 1) {
+        prov_err_set(err, PROV_E_REDIS, "redis %s: unexpected reply", what);
+
+        if (exec) {
+            freeReplyObject(exec);
+        }
+
+        return NULL;
+    }
+
+    reply = exec->element[0];
+    exec->element[0] = NULL;
+    freeReplyObject(exec);
+
+    return reply;
+}
+
+
+redisReply *
+prov_redis_write(prov_redis_t *r, prov_err_t *err, const char *fmt, ...)
+{
+    char         what[32];
+    va_list      ap;
+    redisReply  *reply;
+
+    snprintf(what, sizeof(what), "%.*s", (int) strcspn(fmt, " "), fmt);
+
+    if (r->c == NULL || r->nsent) {
+        prov_err_set(err, PROV_E_REDIS, "redis %s: %s", what,
+                     r->c ? "transactions in flight" : "not connected");
+        return NULL;
+    }
+
+    va_start(ap, fmt);
+
+    if (r->fence == NULL) {
+        reply = redisvCommand(r->c, fmt, ap);
+        va_end(ap);
+
+        return prov_redis_check(r, reply, what, err) == PROV_OK ? reply
+                                                                : NULL;
+    }
+
+    if (prov_redis_tx_begin(r, err) != PROV_OK) {
+        va_end(ap);
+        return NULL;
+    }
+
+    if (redisvAppendCommand(r->c, fmt, ap) != REDIS_OK) {
+        r->failed = 1;
+
+    } else {
+        r->queued++;
+    }
+
+    va_end(ap);
+
+    return prov_redis_tx_one(r, what, err);
+}
+
+
+redisReply *
+prov_redis_write_argv(prov_redis_t *r, int argc, const char **argv,
+    const size_t *lens, prov_err_t *err)
+{
+    if (r->c == NULL || r->nsent) {
+        prov_err_set(err, PROV_E_REDIS, "redis %s: %s", argv[0],
+                     r->c ? "transactions in flight" : "not connected");
+        return NULL;
+    }
+
+    if (r->fence == NULL) {
+        return prov_redis_argv(r, argc, argv, lens, err);
+    }
+
+    if (prov_redis_tx_begin(r, err) != PROV_OK) {
+        return NULL;
+    }
+
+    prov_redis_tx_argv(r, argc, argv, lens);
+
+    return prov_redis_tx_one(r, argv[0], err);
 }
 
 

@@ -28,6 +28,7 @@
 #define PROV_K_TOMBSTONES  "objspace:prov:tombstones"
 #define PROV_K_LEADER      "objspace:prov:leader"
 #define PROV_K_STATUS      "objspace:prov:status"
+#define PROV_K_FENCE       "objspace:prov:fence:%s"
 
 
 #define PROV_REDIS_INFLIGHT  4     /* transactions sent, replies unread */
@@ -39,6 +40,12 @@ typedef struct {
     int            failed;      /* an append failed inside a transaction */
     int            nsent;       /* transactions sent, replies not read */
     int            sent[PROV_REDIS_INFLIGHT];  /* their replies owed */
+    char           sent_fenced[PROV_REDIS_INFLIGHT];
+    int            fenced;      /* the transaction being built is fenced */
+    /* the lease fence: with a node id set (the daemon), every transaction
+     * and prov_redis_write runs only if objspace:prov:leader holds it when
+     * Redis executes it; borrowed, NULL: no fence (the CLI) */
+    const char    *fence;
 } prov_redis_t;
 
 
@@ -56,9 +63,26 @@ redisReply *prov_redis_argv(prov_redis_t *r, int argc, const char **argv,
     const size_t *lens, prov_err_t *err);
 
 /*
+ * A write outside a transaction: like prov_redis_cmd / prov_redis_argv,
+ * but under the lease fence when r->fence is set (then it is sent as a
+ * fenced transaction of one command and the command's own reply is
+ * returned; PROV_E_BUSY if the fence refused it).  Not while
+ * transactions are in flight.
+ */
+redisReply *prov_redis_write(prov_redis_t *r, prov_err_t *err,
+    const char *fmt, ...);
+redisReply *prov_redis_write_argv(prov_redis_t *r, int argc,
+    const char **argv, const size_t *lens, prov_err_t *err);
+
+/*
  * MULTI ... EXEC, pipelined: the commands are only sent by exec, which
  * reads every reply and fails if any command was refused or EXEC aborted
- * (a WATCHed key changed: PROV_E_BUSY).
+ * (a WATCHed key changed: PROV_E_BUSY).  With r->fence set, begin puts
+ * the lease fence in front of MULTI: WATCH of the lease and of this
+ * node's fence key, then a script that touches the fence key unless the
+ * lease holds r->fence, so EXEC aborts (PROV_E_BUSY, "lease fence") when
+ * the node is not the lease holder at that moment, or the lease changes
+ * hands before EXEC.
  *
  * For bulk writes, send + wait split exec: send writes the transaction to
  * the socket without reading, so the caller can build the next one while
