@@ -318,6 +318,14 @@ prov_config_defaults(prov_config_t *cf, prov_err_t *err)
         return PROV_ERR;
     }
 
+    /* the leader renews every second and bounds each call it makes to
+     * half the lease (docs/provisioner.md, "Timing and the lease") */
+    if (cf->lease_ttl < 3 || cf->lease_ttl > 3600) {
+        prov_err_set(err, PROV_E_CONFIG, "invalid lease_ttl \"%d\", it must "
+                     "be 3 to 3600 seconds", cf->lease_ttl);
+        return PROV_ERR;
+    }
+
     if (prov_config_source(cf, err) != PROV_OK) {
         return PROV_ERR;
     }
@@ -344,7 +352,8 @@ prov_config_defaults(prov_config_t *cf, prov_err_t *err)
 /*
  * source = local | rustshare; RustShare needs its URL, a token file and
  * the hand-over key (docs/rustshare-api.md).  The long-poll wait stays
- * under a third of the lease so the leader renews it in time.
+ * under a third of the lease, and one request (wait included) within
+ * half of it, so the leader renews the lease in time.
  */
 
 static int
@@ -389,12 +398,37 @@ prov_config_source(prov_config_t *cf, prov_err_t *err)
         return PROV_ERR;
     }
 
-    if (cf->rustshare_timeout < 1 || cf->rustshare_retries > 10
-        || cf->rustshare_wait * 3 > cf->lease_ttl)
+    if (cf->rustshare_retries < 0 || cf->rustshare_retries > 10
+        || cf->rustshare_wait < 0 || cf->rustshare_wait * 3 > cf->lease_ttl)
     {
-        prov_err_set(err, PROV_E_CONFIG, "rustshare_timeout must be at least "
-                     "1, rustshare_retries at most 10 and rustshare_wait at "
-                     "most a third of lease_ttl");
+        prov_err_set(err, PROV_E_CONFIG, "rustshare_retries must be 0 to 10 "
+                     "and rustshare_wait at most a third of lease_ttl");
+        return PROV_ERR;
+    }
+
+    /* unset: what half the lease leaves besides the wait */
+    if (cf->rustshare_timeout == 0) {
+        cf->rustshare_timeout = cf->lease_ttl / 2 - cf->rustshare_wait;
+
+        if (cf->rustshare_timeout < 1) {
+            cf->rustshare_timeout = 1;
+        }
+    }
+
+    if (cf->rustshare_timeout < 1) {
+        prov_err_set(err, PROV_E_CONFIG, "invalid rustshare_timeout \"%d\", "
+                     "it must be at least 1 second", cf->rustshare_timeout);
+        return PROV_ERR;
+    }
+
+    if (2 * (cf->rustshare_timeout + cf->rustshare_wait) > cf->lease_ttl) {
+        prov_err_set(err, PROV_E_CONFIG, "rustshare_timeout (%d s) + "
+                     "rustshare_wait (%d s) must be at most half of "
+                     "lease_ttl (%d s): the leader could lose its lease "
+                     "while it waits for RustShare; lower rustshare_timeout "
+                     "or raise lease_ttl (docs/provisioner.md, \"Timing and "
+                     "the lease\")", cf->rustshare_timeout,
+                     cf->rustshare_wait, cf->lease_ttl);
         return PROV_ERR;
     }
 
@@ -422,7 +456,7 @@ prov_config_load(prov_config_t *cf, const char *path, prov_err_t *err)
     cf->lease_ttl = 10;
     cf->rustshare_page_size = 1000;
     cf->rustshare_wait = 1;
-    cf->rustshare_timeout = 10;
+    cf->rustshare_timeout = 0;         /* from lease_ttl, see above */
     cf->rustshare_retries = 3;
     cf->sync_max_delete_fraction = 0.5;
     cf->sync_max_delete_min = 10;

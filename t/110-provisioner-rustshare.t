@@ -457,7 +457,7 @@ else:
 R.delete("objspace:prov:rs:revision")
 dconf = provtest.rustshare_config(p, fake.url, token_file, HO,
                                   path=os.path.join(st.dir, "daemon.conf"),
-                                  rustshare_wait=1, lease_ttl=3,
+                                  rustshare_wait=1, lease_ttl=4,
                                   audit_dir=os.path.join(st.dir, "audit"))
 dlog = open(os.path.join(st.dir, "daemon.log"), "w")
 daemon = subprocess.Popen([prov.BIN, "--config", dconf, "run"],

@@ -64,7 +64,7 @@ fake = provtest.FakeRustShare(TOKEN, PUB)
 AUDIT_DIR = os.path.join(st.dir, "audit")
 shutil.rmtree(AUDIT_DIR, ignore_errors=True)
 conf = provtest.rustshare_config(p, fake.url, token_file, HO,
-                                 rustshare_wait=1, lease_ttl=3,
+                                 rustshare_wait=1, lease_ttl=4,
                                  push_interval=2, audit_dir=AUDIT_DIR)
 
 SFX = os.urandom(3).hex()
