@@ -36,6 +36,14 @@ typedef struct {
 } prov_err_t;
 
 
+/*
+ * A leader's check before a blocking call that may last need_ms (the
+ * daemon's lease, prov_daemon.c): renews the lease when due; 1: the call
+ * may start, 0: not the leader, or too little of the lease left for it.
+ */
+typedef int (*prov_guard_pt)(void *data, long need_ms);
+
+
 #define PROV_LOG_ERR       0
 #define PROV_LOG_WARN      1
 #define PROV_LOG_INFO      2

@@ -3,12 +3,21 @@
  * objspace-provisioner: the daemon.
  *
  * Single-threaded: a one-second tick takes or renews the leader lease
- * (objspace:prov:leader, SET NX PX, renewed by compare-and-pexpire), and
- * the leader runs a reconcile pass every reconcile_interval seconds; with
- * source = rustshare it also syncs every tick and pushes usage, key
- * last-used times and audit events back (prov_push.c).
- * Signal handlers only set flags.  A standby takes over at most lease_ttl
- * seconds after the leader dies; a leader that cannot renew stops writing.
+ * (objspace:prov:leader, taken when free, renewed by compare-and-pexpire,
+ * on a Redis connection of its own), and the leader runs a reconcile pass
+ * every reconcile_interval seconds; with source = rustshare it also syncs
+ * every tick and pushes usage, key last-used times and audit events back
+ * (prov_push.c).  Signal handlers only set flags.
+ *
+ * Timing (docs/provisioner.md, "Timing and the lease"): inside a long
+ * pass the lease is renewed before every RustShare request, storage
+ * request and Redis write batch once a second has passed, and a request
+ * starts only if the lease outlasts its timeout (prov_lease_guard); each
+ * is bounded to half the lease.  Every write transaction of the daemon is
+ * fenced in Redis (prov_redis.h), so a node whose lease expired, however
+ * long it was stalled, cannot write.  A standby wakes when the holder's
+ * lease runs out and takes over at most lease_ttl seconds after the
+ * leader dies.
  */
 
 #include <stdio.h>
@@ -41,11 +50,18 @@ typedef struct {
 
 
 typedef struct {
-    prov_ctx_t  *ctx;
-    char         node[128];
-    int          leader;
-    int64_t      renewed_ms;
+    prov_ctx_t    *ctx;
+    prov_redis_t   conn;            /* the lease's own connection: never
+                                       behind a pipelined batch */
+    char           node[128];
+    int            leader;
+    int64_t        renewed_ms;      /* when the last renewal was sent */
+    int64_t        other_ms;        /* standby: the holder's lease left */
 } prov_lease_t;
+
+
+/* a call starts only if the lease outlasts its timeout by this much */
+#define PROV_LEASE_MARGIN_MS  500
 
 
 static volatile sig_atomic_t  prov_quit;
@@ -55,7 +71,9 @@ static volatile sig_atomic_t  prov_kick;
 static void prov_sig_quit(int signo);
 static void prov_sig_hup(int signo);
 static int64_t prov_now_ms(void);
+static void prov_sleep_ms(int64_t ms);
 static int prov_lease_tick(prov_lease_t *l, prov_err_t *err);
+static int prov_lease_guard(void *data, long need_ms);
 static void prov_lease_release(prov_lease_t *l);
 static int prov_reconcile(prov_ctx_t *ctx, int dry_run, prov_lease_t *lease,
     prov_reconcile_t *rs, prov_err_t *err);
@@ -94,21 +112,48 @@ prov_now_ms(void)
 }
 
 
+/* a signal cuts it short (SIGTERM: the loop ends) */
+
+static void
+prov_sleep_ms(int64_t ms)
+{
+    struct timespec  ts;
+
+    ts.tv_sec = (time_t) (ms / 1000);
+    ts.tv_nsec = (long) (ms % 1000) * 1000000L;
+
+    nanosleep(&ts, NULL);
+}
+
+
 /*
- * Takes the lease if free, renews it if ours (only if the value is still
- * our node id: a Lua compare-and-pexpire), and notices when it was lost.
+ * Takes the lease if free (or still holding our own node id, after a
+ * renewal whose answer was lost), renews it if ours (only if the value is
+ * still our node id: a Lua compare-and-pexpire), and notices when it was
+ * lost; a standby learns how long the holder's lease has left.  The lease
+ * counts from when the command was sent: Redis started it no earlier.
  */
 
 static int
 prov_lease_tick(prov_lease_t *l, prov_err_t *err)
 {
     int          ttl_ms;
+    int64_t      sent_ms;
     redisReply  *reply;
 
+    if (l->conn.c == NULL || l->conn.c->err) {
+        prov_redis_close(&l->conn);
+
+        if (prov_redis_open(&l->conn, &l->ctx->cf, err) != PROV_OK) {
+            return PROV_ERR;
+        }
+    }
+
     ttl_ms = l->ctx->cf.lease_ttl * 1000;
+    sent_ms = prov_now_ms();
 
     if (l->leader) {
-        reply = prov_redis_cmd(&l->ctx->redis, err,
+        reply = prov_redis_cmd(&l->conn, err,
                     "EVAL %s 1 %s %s %d",
                     "if redis.call('get', KEYS[1]) == ARGV[1] then "
                     "return redis.call('pexpire', KEYS[1], ARGV[2]) "
@@ -118,33 +163,90 @@ prov_lease_tick(prov_lease_t *l, prov_err_t *err)
             return PROV_ERR;
         }
 
-        if (reply->integer != 1) {
+        if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
             prov_log(PROV_LOG_WARN, "lease", "leader lease lost");
             l->leader = 0;
 
         } else {
-            l->renewed_ms = prov_now_ms();
+            l->renewed_ms = sent_ms;
         }
 
         freeReplyObject(reply);
         return PROV_OK;
     }
 
-    reply = prov_redis_cmd(&l->ctx->redis, err, "SET %s %s NX PX %d",
-                           PROV_K_LEADER, l->node, ttl_ms);
+    reply = prov_redis_cmd(&l->conn, err, "EVAL %s 1 %s %s %d",
+                "local v = redis.call('get', KEYS[1]) "
+                "if v == false or v == ARGV[1] then "
+                "redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2]) "
+                "return -1 end "
+                "return redis.call('pttl', KEYS[1])",
+                PROV_K_LEADER, l->node, ttl_ms);
     if (reply == NULL) {
         return PROV_ERR;
     }
 
-    if (reply->type == REDIS_REPLY_STATUS) {
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer < 0) {
         l->leader = 1;
-        l->renewed_ms = prov_now_ms();
+        l->renewed_ms = sent_ms;
+        l->other_ms = 0;
         prov_log(PROV_LOG_INFO, "lease", "became leader (%s)", l->node);
+
+    } else if (reply->type == REDIS_REPLY_INTEGER) {
+        l->other_ms = reply->integer;
     }
 
     freeReplyObject(reply);
 
     return PROV_OK;
+}
+
+
+/*
+ * The guard of every blocking call of the leader (prov_guard_pt): renews
+ * the lease when the last renewal is a second old or would not cover the
+ * call, then lets the call start only if the lease, counted from when
+ * that renewal was sent, outlasts need_ms by a margin.  Never takes a
+ * lost lease back: the pass stops and the next tick decides.
+ */
+
+static int
+prov_lease_guard(void *data, long need_ms)
+{
+    int64_t        ttl_ms, left;
+    prov_err_t     e;
+    prov_lease_t  *l;
+
+    l = data;
+
+    if (!l->leader) {
+        return 0;
+    }
+
+    ttl_ms = (int64_t) l->ctx->cf.lease_ttl * 1000;
+    left = l->renewed_ms + ttl_ms - prov_now_ms();
+
+    if (left < ttl_ms - 1000 || left < need_ms + PROV_LEASE_MARGIN_MS) {
+        if (prov_lease_tick(l, &e) != PROV_OK) {
+            prov_log(PROV_LOG_ERR, "lease", "%s", e.msg);
+            l->leader = 0;
+        }
+
+        if (!l->leader) {
+            return 0;
+        }
+
+        left = l->renewed_ms + ttl_ms - prov_now_ms();
+    }
+
+    if (left < need_ms + PROV_LEASE_MARGIN_MS) {
+        prov_log(PROV_LOG_WARN, "lease", "%lld ms of the lease left, too "
+                 "little for a call of up to %ld ms: not starting it",
+                 (long long) left, need_ms);
+        return 0;
+    }
+
+    return 1;
 }
 
 
@@ -158,7 +260,7 @@ prov_lease_release(prov_lease_t *l)
         return;
     }
 
-    reply = prov_redis_cmd(&l->ctx->redis, &err,
+    reply = prov_redis_cmd(&l->conn, &err,
                 "EVAL %s 1 %s %s",
                 "if redis.call('get', KEYS[1]) == ARGV[1] then "
                 "return redis.call('del', KEYS[1]) else return 0 end",
@@ -172,24 +274,13 @@ prov_lease_release(prov_lease_t *l)
 }
 
 
-/* RustShare sync hook: renew the lease if due; 1 while we hold it */
+/* RustShare sync hook before writes: renew the lease if due; 1 while we
+ * hold it (the writes themselves are fenced in Redis) */
 
 static int
 prov_rs_still_leader(void *data)
 {
-    prov_err_t     e;
-    prov_lease_t  *l;
-
-    l = data;
-
-    if (prov_now_ms() - l->renewed_ms > 1000
-        && prov_lease_tick(l, &e) != PROV_OK)
-    {
-        prov_log(PROV_LOG_ERR, "lease", "%s", e.msg);
-        l->leader = 0;
-    }
-
-    return l->leader;
+    return prov_lease_guard(data, 0);
 }
 
 
@@ -220,18 +311,12 @@ prov_reconcile(prov_ctx_t *ctx, int dry_run, prov_lease_t *lease,
 
     for (i = 0; i < n && !prov_quit; i++) {
 
-        /* keep the lease through a long pass; stop writing if it is lost */
-        if (lease && prov_now_ms() - lease->renewed_ms > 1000) {
-            if (prov_lease_tick(lease, err) != PROV_OK) {
-                prov_ids_free(ids, n);
-                return PROV_ERR;
-            }
-
-            if (!lease->leader) {
-                prov_ids_free(ids, n);
-                prov_err_set(err, PROV_E_BUSY, "lease lost during reconcile");
-                return PROV_ERR;
-            }
+        /* keep the lease through a long pass; stop writing if it is lost
+         * (each storage request checks it again) */
+        if (lease && !prov_lease_guard(lease, 0)) {
+            prov_ids_free(ids, n);
+            prov_err_set(err, PROV_E_BUSY, "lease lost during reconcile");
+            return PROV_ERR;
         }
 
         if (prov_space_get(ctx, ids[i], &sp, &e) != PROV_OK) {
@@ -293,7 +378,7 @@ prov_reconcile_record(prov_ctx_t *ctx, prov_reconcile_t *rs,
     prov_err_t   err;
     redisReply  *reply;
 
-    reply = prov_redis_cmd(&ctx->redis, &err,
+    reply = prov_redis_write(&ctx->redis, &err,
                 "HSET %s last_reconcile %lld result %s node %s spaces %llu "
                 "drift_found %llu drift_repaired %llu errors %llu "
                 "pending_deletions %llu",
@@ -439,6 +524,7 @@ int
 prov_daemon_run(const char *config, int once, prov_err_t *err)
 {
     int                rc, was_leader, have_rs;
+    long               half_ms;
     char               host[64];
     size_t             expired;
     json_t            *usage_memory;
@@ -487,6 +573,24 @@ prov_daemon_run(const char *config, int once, prov_err_t *err)
     snprintf(lease.node, sizeof(lease.node), "%s:%d",
              ctx.cf.node_id ? ctx.cf.node_id : host, (int) getpid());
 
+    /* no write of this process lands unless it holds the lease, and no
+     * storage request starts that could outlast it; each within half the
+     * lease (docs/provisioner.md, "Timing and the lease") */
+    ctx.redis.fence = lease.node;
+
+    half_ms = (long) ctx.cf.lease_ttl * 500;
+
+    if (ctx.store.admin.timeout_ms > half_ms) {
+        ctx.store.admin.timeout_ms = half_ms;
+    }
+
+    if (ctx.store.admin.connect_timeout_ms > half_ms) {
+        ctx.store.admin.connect_timeout_ms = half_ms;
+    }
+
+    ctx.store.admin.guard = prov_lease_guard;
+    ctx.store.admin.guard_data = &lease;
+
     prov_log(PROV_LOG_INFO, "daemon", "started (%s, storage %s, reconcile "
              "every %ds, lease %ds)", lease.node, ctx.cf.storage,
              ctx.cf.reconcile_interval, ctx.cf.lease_ttl);
@@ -508,7 +612,14 @@ prov_daemon_run(const char *config, int once, prov_err_t *err)
 
         rsh.leader = prov_rs_still_leader;
         rsh.leader_data = &lease;
+        rsh.guard = prov_lease_guard;
+        rsh.guard_data = &lease;
         have_rs = 1;
+
+        /* a sync request makes one attempt (rustshare_timeout plus the
+         * wait, at most half the lease: prov_config.c); a failed pass is
+         * retried on a later tick with backoff */
+        rsh.sync_retries = 0;
 
         /* a push makes one attempt per tick, well inside the lease; a
          * failure waits for a later tick (prov_push.c) */
@@ -551,6 +662,7 @@ prov_daemon_run(const char *config, int once, prov_err_t *err)
             }
 
             backoff_ms = 1000;
+            ctx.redis.fence = lease.node;
         }
 
         if (prov_lease_tick(&lease, &e) != PROV_OK) {
@@ -634,7 +746,9 @@ prov_daemon_run(const char *config, int once, prov_err_t *err)
             }
         }
 
-        sleep(1);
+        /* a standby wakes when the holder's lease runs out */
+        prov_sleep_ms(!lease.leader && lease.other_ms > 0
+                      && lease.other_ms < 1000 ? lease.other_ms + 2 : 1000);
     }
 
     if (have_rs) {
@@ -643,6 +757,7 @@ prov_daemon_run(const char *config, int once, prov_err_t *err)
     }
 
     prov_lease_release(&lease);
+    prov_redis_close(&lease.conn);
     prov_log(PROV_LOG_INFO, "daemon", "stopped");
     prov_audit_close(audit);
     json_decref(usage_memory);

@@ -135,6 +135,13 @@ prov_http_request(prov_http_t *h, const char *method, const char *path,
         prov_buf_init(&resp->body);
         resp->status = 0;
 
+        /* CURLOPT_TIMEOUT_MS bounds the whole attempt, connect included */
+        if (h->guard && !h->guard(h->guard_data, h->timeout_ms)) {
+            prov_err_set(err, PROV_E_BUSY, "%s %s: not sent: the leader "
+                         "lease is lost or too short for it", method, path);
+            return PROV_ERR;
+        }
+
         rc = prov_http_once(h, method, path, query, body, body_len, flags,
                             resp, err);
 

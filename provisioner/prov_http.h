@@ -23,6 +23,10 @@ typedef struct {
     long         connect_timeout_ms;
     long         timeout_ms;
     int          retries;       /* extra attempts on connect errors / 503 */
+    /* before each attempt (the daemon: renews the lease, and refuses an
+     * attempt that could outlast it); NULL: none */
+    prov_guard_pt  guard;
+    void          *guard_data;
 } prov_http_t;
 
 

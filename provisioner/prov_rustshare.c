@@ -174,6 +174,14 @@ prov_rs_request(prov_rs_t *rs, const char *method, const char *path,
         return PROV_ERR;
     }
 
+    if (rs->guard && !rs->guard(rs->guard_data, timeout_s * 1000L)) {
+        curl_slist_free_all(hdrs);
+        prov_err_set(err, PROV_E_BUSY, "RustShare %s %s: not sent: the "
+                     "leader lease is lost or too short for it", method,
+                     path);
+        return PROV_ERR;
+    }
+
     curl_easy_reset(rs->curl);
     curl_easy_setopt(rs->curl, CURLOPT_URL, url);
     curl_easy_setopt(rs->curl, CURLOPT_NOSIGNAL, 1L);
@@ -263,6 +271,10 @@ prov_rs_call(prov_rs_t *rs, const char *method, const char *path,
         if (prov_rs_request(rs, method, path, body, extra, timeout_s, resp,
                             err) != PROV_OK)
         {
+            if (err->code == PROV_E_BUSY) {
+                return PROV_ERR;        /* the lease, not RustShare */
+            }
+
             retry = 1;
 
         } else if ((resp->status >= 200 && resp->status < 300)
@@ -423,6 +435,7 @@ prov_rs_open(prov_rs_t *rs, prov_ctx_t *ctx, prov_err_t *err)
 
     rs->push_retries = ctx->cf.rustshare_retries;
     rs->push_timeout = ctx->cf.rustshare_timeout;
+    rs->sync_retries = ctx->cf.rustshare_retries;
 
     srandom((unsigned) getpid() ^ (unsigned) prov_now());
 
@@ -586,7 +599,7 @@ restart:
 
         if (prov_rs_call(rs, "GET", path, NULL, NULL,
                          rs->ctx->cf.rustshare_timeout,
-                         rs->ctx->cf.rustshare_retries, &resp, err)
+                         rs->sync_retries, &resp, err)
             != PROV_OK)
         {
             goto done;
@@ -715,7 +728,7 @@ prov_rs_fetch_changes(prov_rs_t *rs, int64_t since, int wait,
         if (prov_rs_call(rs, "GET", path, NULL, page == 1 ? inm : NULL,
                          rs->ctx->cf.rustshare_timeout
                          + (page == 1 ? wait : 0),
-                         rs->ctx->cf.rustshare_retries, &resp, err)
+                         rs->sync_retries, &resp, err)
             != PROV_OK)
         {
             goto done;
@@ -855,7 +868,7 @@ prov_rs_record(prov_rs_t *rs, prov_rs_result_t *res, const char *error)
     prov_err_t   e;
     redisReply  *reply;
 
-    reply = prov_redis_cmd(&rs->ctx->redis, &e,
+    reply = prov_redis_write(&rs->ctx->redis, &e,
                 "HSET %s last_sync %lld result %s error %s revision %lld "
                 "mode %s",
                 PROV_K_RS_STATUS, (long long) prov_now(),
@@ -948,8 +961,10 @@ prov_rs_sync(prov_rs_t *rs, int full, int wait, prov_rs_result_t *res,
         goto done;
     }
 
-    reply = prov_redis_cmd(&rs->ctx->redis, err, "SET %s %lld",
-                           PROV_K_RS_REVISION, (long long) set.revision);
+    /* fenced in the daemon: a node that lost the lease since its last
+     * batch must not move the revision of the one that holds it now */
+    reply = prov_redis_write(&rs->ctx->redis, err, "SET %s %lld",
+                             PROV_K_RS_REVISION, (long long) set.revision);
     if (reply == NULL) {
         goto done;
     }

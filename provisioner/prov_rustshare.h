@@ -48,6 +48,13 @@ struct prov_rs_s {
     prov_handover_t     *handover;
     prov_rs_leader_pt    leader;
     void                *leader_data;
+    /* before every request (the daemon: renews the lease, and refuses a
+     * request that could outlast it); NULL: none */
+    prov_guard_pt        guard;
+    void                *guard_data;
+    /* extra attempts per sync request: rustshare_retries, or 0 in the
+     * daemon, which retries on a later tick instead */
+    int                  sync_retries;
     unsigned             requests;          /* HTTP requests sent */
     /* pushes: extra attempts and seconds per request; the config's
      * (rustshare_retries, rustshare_timeout) unless the caller changes

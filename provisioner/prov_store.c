@@ -101,6 +101,8 @@ prov_store_create_bucket(prov_store_t *st, prov_store_space_t *sp,
 
     s3.connect_timeout_ms = st->admin.connect_timeout_ms;
     s3.timeout_ms = st->admin.timeout_ms;
+    s3.guard = st->admin.guard;
+    s3.guard_data = st->admin.guard_data;
 
     snprintf(path, sizeof(path), "/%s", sp->bucket);
 
@@ -154,6 +156,8 @@ prov_store_bucket_access(prov_store_t *st, prov_store_space_t *sp, int *ok,
 
     s3.connect_timeout_ms = st->admin.connect_timeout_ms;
     s3.timeout_ms = st->admin.timeout_ms;
+    s3.guard = st->admin.guard;
+    s3.guard_data = st->admin.guard_data;
     s3.retries = 0;
 
     snprintf(path, sizeof(path), "/%s", sp->bucket);
