@@ -21,6 +21,8 @@ import base64
 import hashlib
 import json
 import os
+import select
+import socket
 import ssl
 import sys
 import threading
@@ -86,6 +88,10 @@ class State:
         self.log_floor = 0          # changes since < floor: 410
         self.snapshots = {}         # snapshot id -> (rev, [objects])
         self.faults = []            # {"path_prefix","status","count",...}
+        self.hangs = []             # {"path_prefix", "until"}: RustShare
+                                    # stops answering those paths
+        self.hung = []              # (path, seconds held, client gone)
+        self.hanging = 0            # requests held right now
         self.requests = []          # (method, path, status)
         self.pushed = {"usage": [], "key-usage": [], "audit": []}
         self.attempts = []          # every push request: {kind, key, n,
@@ -195,6 +201,48 @@ class Handler(BaseHTTPRequestHandler):
         self.send(status, body)
         return status
 
+    def hang(self):
+        """RustShare hanging (a test control, /_fake/hang): a request on
+        a hung path gets no answer until the hang ends (its time runs out
+        or /_fake/release), then is served as usual.  False if the client
+        gave up meanwhile (nothing is sent then)."""
+        st = self.server.state
+        t0 = time.time()
+        counted = gone = False
+        while True:
+            with st.lock:
+                now = time.time()
+                st.hangs = [h for h in st.hangs if h["until"] > now]
+                if not any(self.path.startswith(h["path_prefix"])
+                           for h in st.hangs):
+                    break
+                if not counted:
+                    st.hanging += 1
+                    counted = True
+                st.lock.wait(0.05)
+            if self.client_gone():
+                gone = True
+                break
+        if counted:
+            with st.lock:
+                st.hanging -= 1
+                st.hung.append((self.path, round(time.time() - t0, 3),
+                                gone))
+        if gone:
+            self.close_connection = True
+        return not gone
+
+    def client_gone(self):
+        """The client closed its end (its timeout) while we held it."""
+        if isinstance(self.connection, ssl.SSLSocket):
+            return False
+        try:
+            r, _, _ = select.select([self.connection], [], [], 0)
+            return bool(r) and \
+                self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
     def authorized(self):
         auth = self.headers.get("Authorization", "")
         if auth != "Bearer " + self.server.state.token:
@@ -214,11 +262,12 @@ class Handler(BaseHTTPRequestHandler):
                 body = json.dumps({
                     "revision": st.revision, "requests": st.requests,
                     "pushed": st.pushed, "attempts": st.attempts,
-                    "committed": st.committed,
+                    "committed": st.committed, "hung": st.hung,
+                    "hanging": st.hanging,
                     "spaces": len(st.spaces),
                     "identities": len(st.identities)})
             return self.send(200, body)
-        if not self.authorized() or self.fault():
+        if not self.hang() or not self.authorized() or self.fault():
             return
         try:
             limit = int(q.get("limit", "1000"))
@@ -343,7 +392,7 @@ class Handler(BaseHTTPRequestHandler):
         for k in ("usage", "key-usage", "audit"):
             if u.path == API + "/" + k:
                 kind = k
-        if not self.authorized():
+        if not self.hang() or not self.authorized():
             return
         status = self.fault()
         if status:
@@ -364,6 +413,8 @@ class Handler(BaseHTTPRequestHandler):
         """Test-only: POST /_fake/space {space}, /_fake/identity {identity
         with secret_plain[, previous_secret_plain]}, /_fake/delete {type,
         id}, /_fake/fail {path_prefix, status, count, delay, body},
+        /_fake/hang {path_prefix, seconds} (no answer on those paths
+        until then), /_fake/release (every hang ends now),
         /_fake/compact (drop the change log: older revisions get 410),
         /_fake/bulk {spaces, identities, tenant} (benchmark data)."""
         st = self.server.state
@@ -378,6 +429,16 @@ class Handler(BaseHTTPRequestHandler):
         elif what == "fail":
             with st.lock:
                 st.faults.append(dict(doc, count=doc.get("count", 1)))
+            rev = st.revision
+        elif what == "hang":
+            with st.lock:
+                st.hangs.append({"path_prefix": doc["path_prefix"],
+                                 "until": time.time() + doc["seconds"]})
+            rev = st.revision
+        elif what == "release":
+            with st.lock:
+                st.hangs = []
+                st.lock.notify_all()
             rev = st.revision
         elif what == "compact":
             with st.lock:
