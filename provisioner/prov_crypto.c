@@ -24,6 +24,8 @@
 
 
 static int prov_hexval(int c);
+static void prov_hex_id(const char *prefix, const unsigned char *rnd,
+    char *out);
 
 
 static const char  prov_b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -125,12 +127,9 @@ prov_gen_secret(char *out, prov_err_t *err)
 int
 prov_gen_id(const char *prefix, char *out, size_t size, prov_err_t *err)
 {
-    size_t         i, plen;
     unsigned char  rnd[PROV_ID_HEX_LEN / 2];
 
-    plen = strlen(prefix);
-
-    if (size < plen + PROV_ID_HEX_LEN + 1) {
+    if (size < strlen(prefix) + PROV_ID_HEX_LEN + 1) {
         prov_err_set(err, PROV_E_SYS, "id buffer too small");
         return PROV_ERR;
     }
@@ -139,13 +138,53 @@ prov_gen_id(const char *prefix, char *out, size_t size, prov_err_t *err)
         return PROV_ERR;
     }
 
-    memcpy(out, prefix, plen);
-
-    for (i = 0; i < sizeof(rnd); i++) {
-        snprintf(out + plen + 2 * i, 3, "%02x", rnd[i]);
-    }
+    prov_hex_id(prefix, rnd, out);
 
     return PROV_OK;
+}
+
+
+int
+prov_idgen_next(prov_idgen_t *g, const char *prefix, char *out, size_t size,
+    prov_err_t *err)
+{
+    if (size < strlen(prefix) + PROV_ID_HEX_LEN + 1) {
+        prov_err_set(err, PROV_E_SYS, "id buffer too small");
+        return PROV_ERR;
+    }
+
+    if (g->left == 0) {
+        if (prov_random(g->rnd, sizeof(g->rnd), err) != PROV_OK) {
+            return PROV_ERR;
+        }
+
+        g->left = PROV_ID_BATCH;
+    }
+
+    g->left--;
+    prov_hex_id(prefix, g->rnd + g->left * (PROV_ID_HEX_LEN / 2), out);
+
+    return PROV_OK;
+}
+
+
+/* prefix + PROV_ID_HEX_LEN lowercase hex of rnd; out is large enough */
+
+static void
+prov_hex_id(const char *prefix, const unsigned char *rnd, char *out)
+{
+    size_t  i, plen;
+    static const char  hex[] = "0123456789abcdef";
+
+    plen = strlen(prefix);
+    memcpy(out, prefix, plen);
+
+    for (i = 0; i < PROV_ID_HEX_LEN / 2; i++) {
+        out[plen + 2 * i] = hex[rnd[i] >> 4];
+        out[plen + 2 * i + 1] = hex[rnd[i] & 0x0f];
+    }
+
+    out[plen + PROV_ID_HEX_LEN] = '\0';
 }
 
 

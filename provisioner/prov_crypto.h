@@ -20,6 +20,7 @@
 #define PROV_SEAL_NONCE_LEN     12
 #define PROV_SEAL_TAG_LEN       16
 #define PROV_SEAL_BATCH         64      /* nonces drawn per CSPRNG call */
+#define PROV_ID_BATCH           64      /* ids drawn per CSPRNG call */
 
 
 typedef struct {
@@ -36,6 +37,14 @@ typedef struct {
 } prov_sealer_t;
 
 
+/* many ids (prefix + 16 hex): the randomness of PROV_ID_BATCH at a time;
+ * zero it before the first id */
+typedef struct {
+    size_t         left;
+    unsigned char  rnd[PROV_ID_BATCH * PROV_ID_HEX_LEN / 2];
+} prov_idgen_t;
+
+
 int prov_random(void *buf, size_t n, prov_err_t *err);
 void prov_crypto_error(prov_err_t *err, const char *what);
 /* prefix (3 chars) + 17 chars of [A-Z2-7]; out holds 21 bytes */
@@ -44,6 +53,9 @@ int prov_gen_access_key_id(const char *prefix, char *out, prov_err_t *err);
 int prov_gen_secret(char *out, prov_err_t *err);
 /* prefix + 16 lowercase hex; out holds strlen(prefix) + 17 bytes */
 int prov_gen_id(const char *prefix, char *out, size_t size, prov_err_t *err);
+/* the same, from g's pool (bulk writers: a sync's audit events) */
+int prov_idgen_next(prov_idgen_t *g, const char *prefix, char *out,
+    size_t size, prov_err_t *err);
 
 int prov_key_load(const char *path, prov_key_t *key, prov_err_t *err);
 int prov_key_parse(const char *hex, prov_key_t *key, prov_err_t *err);
