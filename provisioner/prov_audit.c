@@ -128,7 +128,9 @@ prov_audit_tx_control(prov_redis_t *r, const prov_audit_ctl_t *ev)
     const char  *argv[32];
     prov_err_t   err;
 
-    if (prov_gen_id("ctl-", id, sizeof(id), &err) != PROV_OK) {
+    if (ev->id == NULL && prov_gen_id("ctl-", id, sizeof(id), &err)
+                          != PROV_OK)
+    {
         r->failed = 1;
         return;
     }
@@ -140,7 +142,7 @@ prov_audit_tx_control(prov_redis_t *r, const prov_audit_ctl_t *ev)
     argv[n++] = PROV_K_AUDIT;
     argv[n++] = "*";
     argv[n++] = "id";
-    argv[n++] = id;
+    argv[n++] = ev->id ? ev->id : id;
     argv[n++] = "ts";
     argv[n++] = ts;
     argv[n++] = "kind";
@@ -164,6 +166,12 @@ prov_audit_tx_control(prov_redis_t *r, const prov_audit_ctl_t *ev)
 
     argv[n++] = "actor";
     argv[n++] = ev->actor ? ev->actor : "cli";
+
+    if (ev->revision) {
+        argv[n++] = "revision";
+        argv[n++] = ev->revision;
+    }
+
     argv[n++] = "decision";
     argv[n++] = "allow";
 
@@ -176,14 +184,28 @@ prov_audit_tx(prov_redis_t *r, const char *actor, const char *op,
     const char *tenant, const char *space, const char *bucket,
     const char *identity, const char *detail)
 {
+    prov_audit_ctl_t  tpl;
+
+    memset(&tpl, 0, sizeof(tpl));
+    tpl.actor = actor;
+
+    prov_audit_tx_as(r, &tpl, op, tenant, space, bucket, identity, detail);
+}
+
+
+void
+prov_audit_tx_as(prov_redis_t *r, const prov_audit_ctl_t *tpl,
+    const char *op, const char *tenant, const char *space,
+    const char *bucket, const char *identity, const char *detail)
+{
     prov_audit_ctl_t  ev;
 
+    ev = *tpl;
     ev.op = op;
     ev.tenant = tenant;
     ev.space = space;
     ev.bucket = bucket;
     ev.identity = identity;
-    ev.actor = actor;
     ev.detail = detail;
 
     prov_audit_tx_control(r, &ev);
@@ -877,7 +899,7 @@ prov_audit_entry_json(redisReply *id, redisReply *fields, const char **tenant,
 
         if (strcmp(f, "ts") == 0 || strcmp(f, "status") == 0
             || strcmp(f, "bytes_in") == 0 || strcmp(f, "bytes_out") == 0
-            || strcmp(f, "seq") == 0)
+            || strcmp(f, "seq") == 0 || strcmp(f, "revision") == 0)
         {
             errno = 0;
             n = strtoll(fields->element[i + 1]->str, &end, 10);
@@ -1687,6 +1709,11 @@ prov_audit_print(json_t *ev)
 
         if (strcmp(prov_audit_f(ev, "detail"), "-") != 0) {
             printf(" detail=\"%s\"", prov_audit_f(ev, "detail"));
+        }
+
+        if (json_is_integer(json_object_get(ev, "revision"))) {
+            printf(" revision=%lld", (long long) json_integer_value(
+                                         json_object_get(ev, "revision")));
         }
     }
 

@@ -42,8 +42,10 @@ typedef struct {
     const char  *space;
     const char  *bucket;
     const char  *identity;      /* key_..., never an access key id */
-    const char  *actor;         /* "cli", "sync", "daemon"; NULL: "cli" */
+    const char  *actor;         /* "cli", "daemon", "rustshare"; NULL: "cli" */
     const char  *detail;        /* short text, never a secret */
+    const char  *revision;      /* RustShare revision applied, or NULL */
+    const char  *id;            /* "ctl-" + 16 hex, or NULL: drawn here */
 } prov_audit_ctl_t;
 
 
@@ -78,6 +80,10 @@ void prov_audit_tx_control(prov_redis_t *r, const prov_audit_ctl_t *ev);
 void prov_audit_tx(prov_redis_t *r, const char *actor, const char *op,
     const char *tenant, const char *space, const char *bucket,
     const char *identity, const char *detail);
+/* the same, actor, revision and id taken from tpl (a sync's events) */
+void prov_audit_tx_as(prov_redis_t *r, const prov_audit_ctl_t *tpl,
+    const char *op, const char *tenant, const char *space,
+    const char *bucket, const char *identity, const char *detail);
 /* the same, as a command of its own */
 int prov_audit_control(prov_redis_t *r, const prov_audit_ctl_t *ev,
     prov_err_t *err);
