@@ -19,6 +19,12 @@
 #include <openssl/evp.h>
 
 #include "prov_rs_apply.h"
+#include "prov_audit.h"
+#include "prov_push.h"
+
+
+/* the actor of the audit events of what a sync applies */
+#define PROV_RS_ACTOR  "rustshare"
 
 
 static int prov_rs_hash_cb(const char *p, size_t n, void *data);
@@ -42,6 +48,8 @@ static int prov_rs_backend(prov_rs_t *rs, prov_rs_set_t *set,
     prov_rs_result_t *res);
 static int prov_rs_write(prov_rs_t *rs, prov_rs_set_t *set,
     prov_rs_result_t *res, prov_err_t *err);
+static void prov_rs_delete_tx(prov_redis_t *r, const prov_space_t *sp,
+    char **ids, size_t n, void *data);
 static int prov_rs_delete_spaces(prov_rs_t *rs, prov_rs_set_t *set,
     prov_rs_result_t *res, prov_err_t *err);
 
@@ -1644,22 +1652,63 @@ done:
 
 
 /*
- * Space deletions last: prov_space_delete takes the space and its
+ * Inside a RustShare space's deletion transaction (prov_space_delete_ex):
+ * the managed digests of the space and of its identities (ids, from its
+ * key records: the space's own keys, not the whole managed hash) go with
+ * it, and the space stays RustShare's for the audit shipper
+ * (objspace:prov:rs:push:owned), which may read its last events, its
+ * space.deleted among them, after the space left objspace:prov:rs:spaces.
+ */
+
+static void
+prov_rs_delete_tx(prov_redis_t *r, const prov_space_t *sp, char **ids,
+    size_t n, void *data)
+{
+    char    now[24];
+    size_t  i;
+
+    (void) data;
+
+    for (i = 0; i < n; i++) {
+        if (ids[i]) {
+            prov_redis_tx_strs(r, 3, "HDEL", PROV_K_RS_IDENTS, ids[i]);
+        }
+    }
+
+    snprintf(now, sizeof(now), "%lld", (long long) prov_now());
+    prov_redis_tx_strs(r, 3, "HDEL", PROV_K_RS_SPACES, sp->id);
+    prov_redis_tx_strs(r, 4, "HSET", PROV_K_RS_PUSH_OWNED, sp->id, now);
+}
+
+
+/*
+ * Space deletions last: prov_space_delete_ex takes the space and its
  * identities out of Redis (and the caches) in one transaction with a
- * tombstone, then deletes the backend; the daemon finishes a backend
- * deletion that fails.  Then the managed digests go.
+ * tombstone, the space.deleted event and the managed digests of the space
+ * and its identities (prov_rs_delete_tx), then deletes the backend; the
+ * daemon finishes a backend deletion that fails.  The cost is the space's
+ * own keys (their index and records), not the managed hash.  A space
+ * already gone from Redis only leaves the managed hash.
  */
 
 static int
 prov_rs_delete_spaces(prov_rs_t *rs, prov_rs_set_t *set,
     prov_rs_result_t *res, prov_err_t *err)
 {
-    size_t           i, k, n;
-    char           **aks;
-    prov_err_t       e;
-    redisReply      *reply;
-    prov_space_t     sp;
-    prov_rs_item_t  *it;
+    int                rc;
+    char               rev[24];
+    size_t             i;
+    prov_err_t         e;
+    redisReply        *reply;
+    prov_space_t       sp;
+    prov_rs_item_t    *it;
+    prov_space_del_t   how;
+
+    snprintf(rev, sizeof(rev), "%lld", (long long) set->revision);
+    how.actor = PROV_RS_ACTOR;
+    how.revision = rev;
+    how.tx = prov_rs_delete_tx;
+    how.data = NULL;
 
     for (i = 0; i < set->nsp; i++) {
         it = &set->sp[i];
@@ -1673,54 +1722,33 @@ prov_rs_delete_spaces(prov_rs_t *rs, prov_rs_set_t *set,
         }
 
         if (prov_space_get(rs->ctx, it->id, &sp, &e) == PROV_OK) {
-            if (prov_key_ids(rs->ctx, sp.id, &aks, &n, err) != PROV_OK) {
-                prov_space_free(&sp);
-                return PROV_ERR;
-            }
+            rc = prov_space_delete_ex(rs->ctx, &sp, &how, &e);
+            prov_space_free(&sp);
 
-            if (prov_space_delete(rs->ctx, &sp, &e) != PROV_OK) {
+            if (rc != PROV_OK) {
                 if (e.code != PROV_E_STORAGE) {
-                    prov_ids_free(aks, n);
-                    prov_space_free(&sp);
                     *err = e;
                     return PROV_ERR;
                 }
 
+                /* out of Redis; the daemon finishes the backend */
                 prov_log(PROV_LOG_WARN, "rustshare", "%s", e.msg);
             }
-
-            for (k = 0; k < n; k++) {
-                reply = prov_redis_cmd(&rs->ctx->redis, err,
-                                       "EVAL %s 1 %s %s",
-                                       "for _, f in ipairs(redis.call("
-                                       "'hkeys', KEYS[1])) do "
-                                       "local v = redis.call('hget', "
-                                       "KEYS[1], f) "
-                                       "if string.find(v, ' ' .. ARGV[1] .. "
-                                       "' ', 1, true) then "
-                                       "redis.call('hdel', KEYS[1], f) end "
-                                       "end return 0",
-                                       PROV_K_RS_IDENTS, aks[k]);
-                if (reply) {
-                    freeReplyObject(reply);
-                }
-            }
-
-            prov_ids_free(aks, n);
-            prov_space_free(&sp);
 
         } else if (e.code != PROV_E_NOTFOUND) {
             *err = e;
             return PROV_ERR;
+
+        } else {
+            reply = prov_redis_cmd(&rs->ctx->redis, err, "HDEL %s %s",
+                                   PROV_K_RS_SPACES, it->id);
+            if (reply == NULL) {
+                return PROV_ERR;
+            }
+
+            freeReplyObject(reply);
         }
 
-        reply = prov_redis_cmd(&rs->ctx->redis, err, "HDEL %s %s",
-                               PROV_K_RS_SPACES, it->id);
-        if (reply == NULL) {
-            return PROV_ERR;
-        }
-
-        freeReplyObject(reply);
         res->spaces_deleted++;
     }
 

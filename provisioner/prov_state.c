@@ -1005,21 +1005,33 @@ prov_space_set_quota(prov_ctx_t *ctx, prov_space_t *sp, int64_t bytes,
 }
 
 
+int
+prov_space_delete(prov_ctx_t *ctx, prov_space_t *sp, prov_err_t *err)
+{
+    return prov_space_delete_ex(ctx, sp, NULL, err);
+}
+
+
 /*
  * Removes the space and all its identities from Redis (publishing every
- * invalidation) in one transaction that also writes a tombstone, then
- * deletes the backend and drops the tombstone.  If the backend deletion
- * fails or the process dies, the tombstone lets the daemon finish it.
+ * invalidation) in one transaction that also writes a tombstone and the
+ * space.deleted event, then deletes the backend and drops the tombstone.
+ * If the backend deletion fails or the process dies, the tombstone lets
+ * the daemon finish it.  how (optional) names the event's actor and
+ * revision and adds the caller's commands to the transaction (the
+ * RustShare sync: its managed digests go with the space).
  */
 
 int
-prov_space_delete(prov_ctx_t *ctx, prov_space_t *sp, prov_err_t *err)
+prov_space_delete_ex(prov_ctx_t *ctx, prov_space_t *sp,
+    const prov_space_del_t *how, prov_err_t *err)
 {
     int                  rc;
     char                 key[128], **aks, **ids, *tomb;
     size_t               i, n;
     json_t              *t;
     redisReply          *reply;
+    prov_audit_ctl_t     tpl;
     prov_store_space_t   ss;
     prov_public_names_t  pub;
 
@@ -1113,8 +1125,16 @@ prov_space_delete(prov_ctx_t *ctx, prov_space_t *sp, prov_err_t *err)
                          sp->id, tomb);
     prov_redis_tx_append(&ctx->redis, "PUBLISH %s space:%s", PROV_CHANNEL,
                          sp->id);
-    prov_audit_tx(&ctx->redis, ctx->actor, "space.deleted", sp->tenant, sp->id,
-                  sp->bucket, NULL, NULL);
+
+    memset(&tpl, 0, sizeof(tpl));
+    tpl.actor = how && how->actor ? how->actor : ctx->actor;
+    tpl.revision = how ? how->revision : NULL;
+    prov_audit_tx_as(&ctx->redis, &tpl, "space.deleted", sp->tenant, sp->id,
+                     sp->bucket, NULL, NULL);
+
+    if (how && how->tx) {
+        how->tx(&ctx->redis, sp, ids, n, how->data);
+    }
 
     if (prov_redis_tx_exec(&ctx->redis, err) != PROV_OK) {
         goto done;

@@ -56,6 +56,21 @@ typedef struct {
 } prov_space_t;
 
 
+/*
+ * A space deletion made on someone's behalf: the space.deleted event's
+ * actor (NULL: ctx->actor) and revision (NULL: none), and tx, called
+ * inside the deletion's MULTI/EXEC with the space's identity ids (an
+ * entry is NULL where a key record had none) to add its own commands.
+ */
+typedef struct {
+    const char  *actor;
+    const char  *revision;
+    void       (*tx)(prov_redis_t *r, const prov_space_t *sp, char **ids,
+                     size_t n, void *data);
+    void        *data;
+} prov_space_del_t;
+
+
 typedef struct {
     char       id[24];
     char       access_key_id[PROV_ACCESS_KEY_LEN + 1];
@@ -134,6 +149,10 @@ int prov_space_set_public(prov_ctx_t *ctx, prov_space_t *sp, int public,
 int prov_space_set_quota(prov_ctx_t *ctx, prov_space_t *sp, int64_t bytes,
     prov_err_t *err);
 int prov_space_delete(prov_ctx_t *ctx, prov_space_t *sp, prov_err_t *err);
+/* the same; how (or NULL) names the event's actor and revision and adds
+ * commands to the deletion's transaction (prov_state.c explains) */
+int prov_space_delete_ex(prov_ctx_t *ctx, prov_space_t *sp,
+    const prov_space_del_t *how, prov_err_t *err);
 int prov_space_check(prov_ctx_t *ctx, prov_space_t *sp, prov_drift_t *d,
     prov_err_t *err);
 int prov_space_repair(prov_ctx_t *ctx, prov_space_t *sp, prov_drift_t *d,
