@@ -16,6 +16,7 @@
 #include <ctype.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "prov_rs_apply.h"
@@ -25,6 +26,14 @@
 
 /* the actor of the audit events of what a sync applies */
 #define PROV_RS_ACTOR  "rustshare"
+
+
+/* what the audit events of one write share */
+typedef struct {
+    prov_redis_t      *r;
+    prov_audit_ctl_t   tpl;         /* actor, revision (and the id) */
+    prov_idgen_t       ids;         /* event ids, drawn in bulk */
+} prov_rs_evs_t;
 
 
 static int prov_rs_hash_cb(const char *p, size_t n, void *data);
@@ -39,6 +48,12 @@ static int prov_rs_reseal(prov_rs_t *rs, prov_sealer_t *sealer, json_t *env,
     json_t *keys, const char *ak, const char *aad_prefix, char **out,
     prov_err_t *err);
 static int prov_rs_items(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err);
+static int prov_rs_same_secret(prov_rs_t *rs, const char *ak,
+    const char *cur, const char *sealed);
+static void prov_rs_ident_cmp(prov_rs_t *rs, prov_rs_item_t *it,
+    redisReply *cur);
+static int prov_rs_ident_diff(prov_rs_t *rs, prov_rs_set_t *set,
+    prov_err_t *err);
 static int prov_rs_prepare(prov_rs_t *rs, prov_rs_set_t *set,
     prov_err_t *err);
 static int prov_rs_guard(prov_rs_t *rs, prov_rs_set_t *set,
@@ -46,6 +61,13 @@ static int prov_rs_guard(prov_rs_t *rs, prov_rs_set_t *set,
 static int prov_rs_leader(prov_rs_t *rs, prov_err_t *err);
 static int prov_rs_backend(prov_rs_t *rs, prov_rs_set_t *set,
     prov_rs_result_t *res);
+static void prov_rs_event(prov_rs_evs_t *es, const char *op,
+    const char *tenant, const char *space, const char *bucket,
+    const char *identity, const char *detail);
+static void prov_rs_space_events(prov_rs_evs_t *es, prov_rs_item_t *it,
+    prov_space_t *sp);
+static void prov_rs_ident_events(prov_rs_evs_t *es, prov_rs_item_t *it,
+    prov_ident_t *id);
 static int prov_rs_write(prov_rs_t *rs, prov_rs_set_t *set,
     prov_rs_result_t *res, prov_err_t *err);
 static void prov_rs_delete_tx(prov_redis_t *r, const prov_space_t *sp,
@@ -496,6 +518,10 @@ prov_rs_pipe_skip(prov_rs_item_t *it, int which)
         return it->obj == NULL || it->skip || it->tenant != NULL;
     case 2:
         return it->obj == NULL || it->skip || it->bucket == NULL;
+    case 4:
+        return it->obj != NULL || it->skip || it->ak[0] == '\0';
+    case 5:
+        return it->obj == NULL || it->skip || it->owner || it->bucket;
     default:
         return it->obj == NULL || it->skip;
     }
@@ -509,6 +535,9 @@ prov_rs_pipe_skip(prov_rs_item_t *it, int which)
  *   which 2: the space's bucket       -> item->owner
  *   which 3: the identity's access key id (item->ak, set by prepare)
  *                                     -> item->owner
+ *   which 4: the same, of an identity deletion -> item->tenant
+ *   which 5: a new identity's space_id (its space not in the set)
+ *                                     -> item->bucket
  * A nil reply leaves the slot NULL.
  */
 
@@ -541,10 +570,10 @@ prov_rs_pipe(prov_rs_t *rs, const char *fmt, prov_rs_item_t *items,
             } else if (which == 2) {
                 arg = items[j].bucket;
 
-            } else if (which == 3) {
+            } else if (which == 3 || which == 4) {
                 arg = items[j].ak;
 
-            } else {
+            } else {        /* 1, 5 */
                 arg = json_string_value(json_object_get(items[j].obj,
                                                         "space_id"));
             }
@@ -567,7 +596,8 @@ prov_rs_pipe(prov_rs_t *rs, const char *fmt, prov_rs_item_t *items,
 
             r = p;
             dst = which == 0 ? &items[j].managed
-                  : which == 1 ? &items[j].tenant : &items[j].owner;
+                  : which == 1 || which == 4 ? &items[j].tenant
+                  : which == 5 ? &items[j].bucket : &items[j].owner;
 
             if (r->type == REDIS_REPLY_ERROR && rc == PROV_OK) {
                 prov_err_set(err, PROV_E_REDIS, "redis: %.*s", (int) r->len,
@@ -715,6 +745,7 @@ prov_rs_set_free(prov_rs_set_t *set)
     for (i = 0; i < set->nid; i++) {
         free(set->id[i].managed);
         free(set->id[i].tenant);
+        free(set->id[i].bucket);
         free(set->id[i].owner);
         free(set->id[i].sealed);
         free(set->id[i].sealed_prev);
@@ -961,6 +992,183 @@ prov_rs_reseal(prov_rs_t *rs, prov_sealer_t *sealer, json_t *env,
 
 
 /*
+ * Whether the record's sealed secret (cur) and the one just re-sealed
+ * (sealed) hold the same secret: both opened with the key file,
+ * compared, wiped.  Sealing draws a fresh nonce, so sealed values never
+ * compare; RustShare may send the same secret in a new envelope.  A
+ * record that does not open counts as another secret.
+ */
+
+static int
+prov_rs_same_secret(prov_rs_t *rs, const char *ak, const char *cur,
+    const char *sealed)
+{
+    int         same;
+    char        aad[64];
+    prov_buf_t  a, b;
+    prov_err_t  e;
+
+    if (cur == NULL || sealed == NULL) {
+        return 0;
+    }
+
+    prov_buf_init(&a);
+    prov_buf_init(&b);
+    snprintf(aad, sizeof(aad), "ak:%s", ak);
+
+    same = prov_unseal(&rs->ctx->key, cur, aad, &a, &e) == PROV_OK
+           && prov_unseal(&rs->ctx->key, sealed, aad, &b, &e) == PROV_OK
+           && a.len == b.len
+           && CRYPTO_memcmp(a.data, b.data, a.len) == 0;
+
+    prov_buf_wipe(&a);
+    prov_buf_wipe(&b);
+
+    return same;
+}
+
+
+/*
+ * it->ev: what the upsert changes against the record cur (HMGET status
+ * expires_at name mode prefix immutable secret secret_prev_until).  A
+ * rotation with a grace period is key.rotated alone.
+ */
+
+static void
+prov_rs_ident_cmp(prov_rs_t *rs, prov_rs_item_t *it, redisReply *cur)
+{
+    char          *f[8];
+    size_t         k;
+    json_t        *sec, *prev;
+    int64_t        until;
+    unsigned       ev;
+    prov_err_t     e;
+    prov_ident_t   id;
+
+    if (cur->type != REDIS_REPLY_ARRAY || cur->elements != 8
+        || prov_rs_ident_parse(it->obj, &id, &sec, &prev, &until, &e)
+           != PROV_OK)
+    {
+        return;
+    }
+
+    for (k = 0; k < 8; k++) {
+        f[k] = cur->element[k]->type == REDIS_REPLY_STRING
+               ? cur->element[k]->str : "";
+    }
+
+    ev = 0;
+
+    if (strcmp(f[0], id.status) != 0) {
+        ev |= strcmp(id.status, "revoked") == 0 ? PROV_RS_EV_REVOKED
+                                                : PROV_RS_EV_ACTIVE;
+    }
+
+    if (strtoll(f[1], NULL, 10) != id.expires_at) {
+        ev |= PROV_RS_EV_EXPIRY;
+    }
+
+    if (strcmp(f[2], id.name) != 0) {
+        ev |= PROV_RS_EV_NAME;
+    }
+
+    if (strcmp(f[3], id.mode) != 0) {
+        ev |= PROV_RS_EV_MODE;
+    }
+
+    if (strcmp(f[4], id.prefix) != 0) {
+        ev |= PROV_RS_EV_PREFIX;
+    }
+
+    if ((strcmp(f[5], "1") == 0) != (id.immutable != 0)) {
+        ev |= PROV_RS_EV_IMMUTABLE;
+    }
+
+    if (!prov_rs_same_secret(rs, it->ak, cur->element[6]->type
+                                         == REDIS_REPLY_STRING
+                                         ? f[6] : NULL, it->sealed))
+    {
+        ev |= PROV_RS_EV_ROTATED;
+
+    } else if (strtoll(f[7], NULL, 10) != (it->sealed_prev ? until : 0)) {
+        ev |= PROV_RS_EV_PREV;
+    }
+
+    it->ev = ev;
+}
+
+
+/*
+ * For the audit: each identity upsert whose record exists (it->owner is
+ * its own id once prepare checked the access key ids) is compared with
+ * that record, pipelined like prov_rs_pipe; it->ev says what changes.
+ */
+
+static int
+prov_rs_ident_diff(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err)
+{
+    int              rc;
+    size_t           i, j, end;
+    void            *p;
+    redisReply      *r;
+    redisContext    *c;
+    prov_rs_item_t  *it;
+
+    c = rs->ctx->redis.c;
+    rc = PROV_OK;
+
+    for (i = 0; i < set->nid; i = end) {
+        end = i + PROV_RS_PIPE < set->nid ? i + PROV_RS_PIPE : set->nid;
+
+        for (j = i; j < end; j++) {
+            it = &set->id[j];
+
+            if (it->obj == NULL || it->skip || it->owner == NULL) {
+                continue;
+            }
+
+            if (redisAppendCommand(c, "HMGET " PROV_K_AK " status "
+                                   "expires_at name mode prefix immutable "
+                                   "secret secret_prev_until", it->ak)
+                != REDIS_OK)
+            {
+                prov_err_set(err, PROV_E_REDIS, "redis: %s", c->errstr);
+                return PROV_ERR;
+            }
+        }
+
+        for (j = i; j < end; j++) {
+            it = &set->id[j];
+
+            if (it->obj == NULL || it->skip || it->owner == NULL) {
+                continue;
+            }
+
+            if (redisGetReply(c, &p) != REDIS_OK) {
+                prov_err_set(err, PROV_E_REDIS, "redis: %s", c->errstr);
+                return PROV_ERR;
+            }
+
+            r = p;
+
+            if (r->type == REDIS_REPLY_ERROR && rc == PROV_OK) {
+                prov_err_set(err, PROV_E_REDIS, "redis: %.*s", (int) r->len,
+                             r->str);
+                rc = PROV_ERR;
+
+            } else if (rc == PROV_OK) {
+                prov_rs_ident_cmp(rs, it, r);
+            }
+
+            freeReplyObject(r);
+        }
+    }
+
+    return rc;
+}
+
+
+/*
  * Validation of the whole set before any write: every object parses,
  * unchanged objects (same digest) are skipped, identities reference a
  * space that exists after the set, access key ids are not taken by
@@ -973,7 +1181,7 @@ prov_rs_prepare(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err)
 {
     char             *sp_of, *ak_of, *dig;
     size_t            i;
-    json_t           *sec, *prev, *target, *buckets;
+    json_t           *sec, *prev, *target, *buckets, *bucket_of;
     int64_t           until;
     prov_space_t      sp;
     prov_ident_t      id;
@@ -991,7 +1199,8 @@ prov_rs_prepare(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err)
     }
 
     buckets = json_object();
-    if (buckets == NULL) {
+    bucket_of = json_object();
+    if (buckets == NULL || bucket_of == NULL) {
         prov_err_set(err, PROV_E_SYS, "out of memory");
         goto failed;
     }
@@ -1030,6 +1239,7 @@ prov_rs_prepare(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err)
         }
 
         json_object_set_new(buckets, sp.bucket, json_string(sp.id));
+        json_object_set_new(bucket_of, sp.id, json_string(sp.bucket));
 
         it->bucket = strdup(sp.bucket);
         if (it->bucket == NULL) {
@@ -1126,6 +1336,16 @@ prov_rs_prepare(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err)
 
         if (it->obj == NULL) {
             it->skip = (it->managed == NULL);
+
+            /* a deletion: its access key id from "space ak digest" */
+            ak_of = it->managed ? strchr(it->managed, ' ') : NULL;
+            dig = ak_of ? strchr(ak_of + 1, ' ') : NULL;
+
+            if (dig && dig - ak_of - 1 == PROV_ACCESS_KEY_LEN) {
+                memcpy(it->ak, ak_of + 1, PROV_ACCESS_KEY_LEN);
+                it->ak[PROV_ACCESS_KEY_LEN] = '\0';
+            }
+
             continue;
         }
 
@@ -1212,7 +1432,41 @@ prov_rs_prepare(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err)
         }
     }
 
+    /* for the audit: what upserts change, the bucket of new identities
+     * (key.created names it, as the CLI's), the tenant of deletions */
+
+    if (prov_rs_ident_diff(rs, set, err) != PROV_OK) {
+        goto failed;
+    }
+
+    for (i = 0; i < set->nid; i++) {
+        it = &set->id[i];
+
+        if (it->obj == NULL || it->skip || it->owner) {
+            continue;
+        }
+
+        target = json_object_get(bucket_of, json_string_value(
+                                     json_object_get(it->obj, "space_id")));
+
+        if (target && (it->bucket = strdup(json_string_value(target)))
+                      == NULL)
+        {
+            prov_err_set(err, PROV_E_SYS, "out of memory");
+            goto failed;
+        }
+    }
+
+    if (prov_rs_pipe(rs, "HGET " PROV_K_SPACE " bucket", set->id, set->nid,
+                     5, err) != PROV_OK
+        || prov_rs_pipe(rs, "HGET " PROV_K_AK " tenant", set->id, set->nid,
+                        4, err) != PROV_OK)
+    {
+        goto failed;
+    }
+
     json_decref(buckets);
+    json_decref(bucket_of);
     prov_sealer_free(&sealer);
     prov_rs_hash_free(&hash);
 
@@ -1221,6 +1475,7 @@ prov_rs_prepare(prov_rs_t *rs, prov_rs_set_t *set, prov_err_t *err)
 failed:
 
     json_decref(buckets);
+    json_decref(bucket_of);
     prov_sealer_free(&sealer);
     prov_rs_hash_free(&hash);
 
@@ -1408,6 +1663,204 @@ prov_rs_backend(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res)
 
 
 /*
+ * Appends a control event to the transaction being built (a batch's
+ * MULTI/EXEC): the event lands with the change or not at all.
+ */
+
+static void
+prov_rs_event(prov_rs_evs_t *es, const char *op, const char *tenant,
+    const char *space, const char *bucket, const char *identity,
+    const char *detail)
+{
+    char        id[24];
+    prov_err_t  e;
+
+    if (prov_idgen_next(&es->ids, "ctl-", id, sizeof(id), &e) != PROV_OK) {
+        es->r->failed = 1;          /* the transaction fails: no change */
+        return;
+    }
+
+    es->tpl.id = id;
+    prov_audit_tx_as(es->r, &es->tpl, op, tenant, space, bucket, identity,
+                     detail);
+    es->tpl.id = NULL;
+}
+
+
+/*
+ * The events of a space upsert, with the CLI's names and details: a new
+ * space is space.created (detail: its name; space.disabled too if it
+ * comes disabled); a changed one gets one event per thing that changed
+ * against its record (it->cur): space.enabled / space.disabled,
+ * quota.changed, public.changed, and space.changed for the rest (name,
+ * purpose, tenant; detail: which).  Nothing when none of that changed.
+ */
+
+static void
+prov_rs_space_events(prov_rs_evs_t *es, prov_rs_item_t *it, prov_space_t *sp)
+{
+    int            active;
+    char           detail[128];
+    size_t         n;
+    prov_space_t  *cur;
+
+    active = (strcmp(sp->status, "active") == 0);
+
+    if (it->is_new) {
+        prov_rs_event(es, "space.created", sp->tenant, sp->id, sp->bucket,
+                      NULL, sp->name);
+
+        if (!active) {
+            prov_rs_event(es, "space.disabled", sp->tenant, sp->id,
+                          sp->bucket, NULL, NULL);
+        }
+
+        return;
+    }
+
+    cur = it->cur;
+
+    if (strcmp(cur->status, sp->status) != 0) {
+        prov_rs_event(es, active ? "space.enabled" : "space.disabled",
+                      sp->tenant, sp->id, sp->bucket, NULL, NULL);
+    }
+
+    if (cur->quota_bytes != sp->quota_bytes) {
+        snprintf(detail, sizeof(detail), "quota_bytes %lld",
+                 (long long) sp->quota_bytes);
+        prov_rs_event(es, "quota.changed", sp->tenant, sp->id,
+                      sp->bucket, NULL, detail);
+    }
+
+    if (strcmp(cur->visibility, sp->visibility) != 0) {
+        prov_rs_event(es, "public.changed", sp->tenant, sp->id,
+                      sp->bucket, NULL, sp->visibility);
+    }
+
+    n = 0;
+    detail[0] = '\0';
+
+    if (strcmp(cur->name, sp->name) != 0) {
+        n += snprintf(detail + n, sizeof(detail) - n, "%sname %s",
+                      n ? ", " : "", sp->name);
+    }
+
+    if (strcmp(cur->purpose, sp->purpose) != 0) {
+        n += snprintf(detail + n, sizeof(detail) - n, "%spurpose %s",
+                      n ? ", " : "", sp->purpose);
+    }
+
+    if (strcmp(cur->tenant, sp->tenant) != 0) {
+        n += snprintf(detail + n, sizeof(detail) - n, "%stenant", n ? ", "
+                                                                    : "");
+    }
+
+    if (n) {
+        prov_rs_event(es, "space.changed", sp->tenant, sp->id,
+                      sp->bucket, NULL, detail);
+    }
+}
+
+
+/*
+ * The events of an identity upsert: key.created (detail: its
+ * permissions, as the CLI's; key.revoked too if it comes revoked) when it
+ * has no record yet, else one per change prepare found (it->ev):
+ * key.revoked, key.reactivated, key.rotated (another secret; "with grace
+ * period" when a previous secret stays valid), expiry.changed (detail:
+ * expires_at, UTC, or "never"), and key.changed for the rest (name,
+ * permissions, prefix, immutable, a grace period set or ended; detail:
+ * which).  Never a secret or an access key id.
+ */
+
+static void
+prov_rs_ident_events(prov_rs_evs_t *es, prov_rs_item_t *it, prov_ident_t *id)
+{
+    char          detail[128], t[32];
+    size_t        n;
+    unsigned      ev;
+    const char   *sp;
+
+    sp = id->space;
+
+    if (it->owner == NULL) {
+        prov_rs_event(es, "key.created", id->tenant, sp, it->bucket,
+                      id->id, id->mode);
+
+        if (strcmp(id->status, "revoked") == 0) {
+            prov_rs_event(es, "key.revoked", id->tenant, sp, NULL,
+                          id->id, NULL);
+        }
+
+        return;
+    }
+
+    ev = it->ev;
+
+    if (ev & PROV_RS_EV_REVOKED) {
+        prov_rs_event(es, "key.revoked", id->tenant, sp, NULL, id->id,
+                      NULL);
+    }
+
+    if (ev & PROV_RS_EV_ACTIVE) {
+        prov_rs_event(es, "key.reactivated", id->tenant, sp, NULL,
+                      id->id, NULL);
+    }
+
+    if (ev & PROV_RS_EV_ROTATED) {
+        prov_rs_event(es, "key.rotated", id->tenant, sp, NULL, id->id,
+                      it->sealed_prev ? "with grace period" : NULL);
+    }
+
+    if (ev & PROV_RS_EV_EXPIRY) {
+        if (id->expires_at) {
+            prov_format_time(id->expires_at, t, sizeof(t));
+
+        } else {
+            strcpy(t, "never");
+        }
+
+        snprintf(detail, sizeof(detail), "expires_at %s", t);
+        prov_rs_event(es, "expiry.changed", id->tenant, sp, NULL,
+                      id->id, detail);
+    }
+
+    n = 0;
+    detail[0] = '\0';
+
+    if (ev & PROV_RS_EV_NAME) {
+        n += snprintf(detail + n, sizeof(detail) - n, "name");
+    }
+
+    if (ev & PROV_RS_EV_MODE) {
+        n += snprintf(detail + n, sizeof(detail) - n, "%spermissions %s",
+                      n ? ", " : "", id->mode);
+    }
+
+    if (ev & PROV_RS_EV_PREFIX) {
+        n += snprintf(detail + n, sizeof(detail) - n, "%sprefix",
+                      n ? ", " : "");
+    }
+
+    if (ev & PROV_RS_EV_IMMUTABLE) {
+        n += snprintf(detail + n, sizeof(detail) - n, "%simmutable %s",
+                      n ? ", " : "", id->immutable ? "true" : "false");
+    }
+
+    if (ev & PROV_RS_EV_PREV) {
+        n += snprintf(detail + n, sizeof(detail) - n, "%s%s",
+                      n ? ", " : "", it->sealed_prev ? "grace period"
+                                                     : "grace period ended");
+    }
+
+    if (n) {
+        prov_rs_event(es, "key.changed", id->tenant, sp, NULL, id->id,
+                      detail);
+    }
+}
+
+
+/*
  * Redis: space records, then identities, then identity deletions, in
  * pipelined MULTI/EXEC batches; every record is written with its managed
  * digest and its invalidation in the same transaction (the batch's digests
@@ -1421,7 +1874,7 @@ prov_rs_write(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res,
     prov_err_t *err)
 {
     int              pass, queued, rc;
-    char             key[96], key2[96], until_s[24], *ak, *sp_id;
+    char             key[96], key2[96], until_s[24], rev[24], *ak, *sp_id;
     char           (*vals)[PROV_RS_MANAGED_LEN];
     size_t           i, n, objs, nm, nx;
     json_t          *sec, *prev, *failed;
@@ -1430,12 +1883,18 @@ prov_rs_write(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res,
     prov_space_t     sp;
     prov_ident_t     id;
     prov_redis_t    *r;
+    prov_rs_evs_t    es;
     prov_rs_item_t  *it, *items;
     const char     **mv, **xv;
 
     r = &rs->ctx->redis;
     failed = NULL;
     rc = PROV_ERR;
+    snprintf(rev, sizeof(rev), "%lld", (long long) set->revision);
+    memset(&es, 0, sizeof(es));
+    es.r = r;
+    es.tpl.actor = PROV_RS_ACTOR;
+    es.tpl.revision = rev;
 
     /* per batch: the managed hash's fields and values, new space ids */
     vals = malloc(PROV_RS_BATCH * sizeof(*vals));
@@ -1553,6 +2012,7 @@ prov_rs_write(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res,
 
                 snprintf(key, sizeof(key), "space:%s", it->id);
                 prov_redis_tx_strs(r, 3, "PUBLISH", PROV_CHANNEL, key);
+                prov_rs_space_events(&es, it, &sp);
                 res->spaces_written++;
                 continue;
             }
@@ -1591,8 +2051,14 @@ prov_rs_write(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res,
                 mv[nm++] = it->id;
                 mv[nm++] = vals[objs - 1];
 
+                if (it->ev & PROV_RS_EV_EXPIRY) {
+                    /* the daemon reports the new expiry when it comes */
+                    prov_redis_tx_strs(r, 3, "SREM", PROV_K_EXPIRED, id.id);
+                }
+
                 snprintf(key2, sizeof(key2), "ak:%s", id.access_key_id);
                 prov_redis_tx_strs(r, 3, "PUBLISH", PROV_CHANNEL, key2);
+                prov_rs_ident_events(&es, it, &id);
                 res->identities_written++;
                 continue;
             }
@@ -1620,6 +2086,15 @@ prov_rs_write(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res,
             prov_redis_tx_strs(r, 2, "DEL", key);
             snprintf(key, sizeof(key), "ak:%s", ak);
             prov_redis_tx_strs(r, 3, "PUBLISH", PROV_CHANNEL, key);
+            prov_redis_tx_strs(r, 3, "HDEL", PROV_K_LASTUSED, it->id);
+            prov_redis_tx_strs(r, 3, "SREM", PROV_K_EXPIRED, it->id);
+
+            if (it->tenant) {
+                /* its record was there (prepare read its tenant) */
+                prov_rs_event(&es, "key.deleted", it->tenant, sp_id, NULL,
+                              it->id, NULL);
+            }
+
             res->identities_deleted++;
         }
 

@@ -29,7 +29,8 @@ typedef struct {
     char          *sealed_prev;
     char          *managed;         /* value in the managed hash or NULL */
     char          *tenant;          /* identity: its space's tenant */
-    char          *bucket;          /* space: its bucket name */
+    char          *bucket;          /* its (space's) bucket name; of an
+                                       identity: only if it is new */
     char          *owner;           /* who holds the bucket / access key */
     prov_space_t  *cur;             /* space: the record in Redis */
     char           digest[PROV_RS_DIGEST_LEN + 1];
@@ -38,7 +39,24 @@ typedef struct {
     unsigned       is_new:1;        /* space: not in Redis yet */
     unsigned       failed:1;        /* backend failed: next pass retries */
     unsigned       disable:1;       /* space: suspend the backend after */
+    unsigned       ev:10;           /* identity: PROV_RS_EV_*, by prepare */
 } prov_rs_item_t;
+
+
+/*
+ * What an upsert changes in an identity record that exists (prepare
+ * compares; the write emits the audit events: docs/provisioner.md,
+ * "Audit").  An identity without a record is key.created.
+ */
+#define PROV_RS_EV_REVOKED      0x001   /* key.revoked */
+#define PROV_RS_EV_ACTIVE       0x002   /* key.reactivated */
+#define PROV_RS_EV_ROTATED      0x004   /* key.rotated: another secret */
+#define PROV_RS_EV_EXPIRY       0x008   /* expiry.changed */
+#define PROV_RS_EV_NAME         0x010   /* key.changed ... */
+#define PROV_RS_EV_MODE         0x020
+#define PROV_RS_EV_PREFIX       0x040
+#define PROV_RS_EV_IMMUTABLE    0x080
+#define PROV_RS_EV_PREV         0x100   /* grace period set or ended */
 
 
 typedef struct {

@@ -452,13 +452,194 @@ if shutil.which("valgrind"):
 else:
     tap.skip("valgrind not installed")
 
+# ------------------------------------------------------------ audit events
+#
+# Every change a sync applies adds one control event to objspace:audit in
+# the transaction that writes it (docs/provisioner.md "Audit"), with the
+# CLI's op names and details, actor "rustshare" and the revision applied;
+# nothing for what a sync skips (unchanged) or refuses.  A fresh tenant
+# keeps these apart from the objects above.  (After the TLS section, whose
+# empty snapshot must stay under the mass-delete guard's minimum.)
+
+ETEN = "e%s" % os.urandom(3).hex()
+E = {n: "t-%s-s%d" % (ETEN, n) for n in range(20, 26)}    # buckets
+for n in range(20, 30):
+    SEC.setdefault(n, seed.new_secret_key().replace("+", "x")
+                   .replace("/", "y"))
+    seed.record_secret(SEC[n])
+
+
+def espace(n, **kw):
+    return space(n, tenant_id=ETEN, **kw)
+
+
+def controls(seen=None):
+    """Control events in the stream, by event id (those in seen left out):
+    {id: fields}."""
+    return {f["id"]: f for _, f in R.xrange("objspace:audit")
+            if f.get("kind") == "control" and f["id"] not in (seen or ())}
+
+
+def shape(evs):
+    """Sorted (op, tenant, space, bucket, identity, detail) of the events
+    of tenant ETEN."""
+    return sorted((f.get("op"), f.get("tenant"), f.get("space"),
+                   f.get("bucket"), f.get("identity"), f.get("detail"))
+                  for f in evs.values() if f.get("tenant") == ETEN)
+
+
+def from_sync(evs, revision):
+    """Every event is the sync's: actor rustshare, the revision applied,
+    decision allow, no access key id or secret in any field."""
+    text = json.dumps(evs)
+    return (all(f.get("actor") == "rustshare"
+                and f.get("revision") == str(revision)
+                and f.get("decision") == "allow"
+                and f["id"].startswith("ctl-") for f in evs.values())
+            and "RS3" not in text
+            and not any(x in text for x in SEC.values()))
+
+
+def eak(n):
+    return "RS3EVNT" + "ABCDEFGHIJKLMNOP"[n - 20] + "Q" * 12
+
+
+def ekey(n, sp, secret=None, **kw):
+    return ident(n, sp, secret or SEC[n], access_key_id=eak(n), **kw)
+
+
+# a snapshot with new spaces and keys: one created event each
+seen = controls()
+fake.post("space", espace(20))
+fake.post("space", espace(21, quota_bytes=1 << 30))
+fake.post("space", espace(23))
+fake.post("identity", ekey(20, 20))
+fake.post("identity", ekey(21, 21))
+fake.post("identity", ekey(23, 23, permissions="read-only"))
+fake.post("identity", ekey(24, 20))
+fake.post("identity", ekey(25, 20))
+r = sync("--full")
+tap.ok(r.returncode == 0 and r.json["mode"] == "snapshot",
+       "audit: a snapshot with new objects applied")
+new = controls(seen)
+RWD = "read-write-delete"
+tap.is_(shape(new), sorted(
+    [("space.created", ETEN, sid(n), E[n], None, "s%d" % n)
+     for n in (20, 21, 23)]
+    + [("key.created", ETEN, sid(20), E[20], kid(n), RWD)
+       for n in (20, 24, 25)]
+    + [("key.created", ETEN, sid(21), E[21], kid(21), RWD),
+       ("key.created", ETEN, sid(23), E[23], kid(23), "read-only")]),
+    "audit: the snapshot added space.created and key.created once per new "
+    "object, nothing for the unchanged ones")
+tap.ok(from_sync(new, r.json["revision"]),
+       "audit: actor rustshare, revision %s, no access key id or secret"
+       % r.json["revision"])
+
+# the same snapshot again: every object unchanged, no event
+seen = controls()
+r = sync("--full")
+tap.ok(r.returncode == 0 and r.json["spaces_written"] == 0
+       and r.json["identities_written"] == 0 and controls(seen) == {},
+       "audit: a re-applied unchanged snapshot adds no event")
+
+# one change set: a new space and key, quota, public on, a rotation, a
+# revocation, an expiry, a space disabled, a key and a space deleted
+seen = controls()
+fake.post("space", espace(22))
+fake.post("identity", ekey(22, 22))
+fake.post("space", espace(21, quota_bytes=2 << 30))
+fake.post("space", espace(20, visibility="public"))
+NEW20 = seed.new_secret_key().replace("+", "x").replace("/", "y")
+seed.record_secret(NEW20)
+fake.post("identity", ekey(20, 20, NEW20))
+fake.post("identity", ekey(21, 21, status="revoked"))
+fake.post("identity", ekey(25, 20, expires_at="2031-01-02T03:04:05Z"))
+fake.post("space", espace(21, quota_bytes=2 << 30, status="disabled"))
+fake.post("delete", {"type": "identity", "id": kid(24)})
+fake.post("delete", {"type": "space", "id": sid(23)})
+# other managed identities (digests only): a space deletion must not
+# cost in proportion to them
+OTHERS = {"key_%016x" % (0x6600000000000000 + i):
+          "sp_%016x RS3OTHERQQQQQQQQQQQQ %032x" % (0x6600000000000000, i)
+          for i in range(3000)}
+R.hset("objspace:prov:rs:identities", mapping=OTHERS)
+R.config_resetstat()
+r = sync()
+stats = R.info("commandstats")
+R.hdel("objspace:prov:rs:identities", *OTHERS)
+tap.ok(r.returncode == 0 and r.json["mode"] == "changes",
+       "audit: the change set applied")
+new = controls(seen)
+want = sorted([
+    ("space.created", ETEN, sid(22), E[22], None, "s22"),
+    ("key.created", ETEN, sid(22), E[22], kid(22), RWD),
+    ("quota.changed", ETEN, sid(21), E[21], None,
+     "quota_bytes %d" % (2 << 30)),
+    ("public.changed", ETEN, sid(20), E[20], None, "public"),
+    ("key.rotated", ETEN, sid(20), None, kid(20), None),
+    ("key.revoked", ETEN, sid(21), None, kid(21), None),
+    ("expiry.changed", ETEN, sid(20), None, kid(25),
+     "expires_at 2031-01-02T03:04:05Z"),
+    ("space.disabled", ETEN, sid(21), E[21], None, None),
+    ("key.deleted", ETEN, sid(20), None, kid(24), None),
+    ("space.deleted", ETEN, sid(23), E[23], None, None)])
+tap.is_(shape(new), want,
+        "audit: one event per change, with the CLI's names (none for the "
+        "key that went with its space)")
+tap.ok(from_sync(new, r.json["revision"]),
+       "audit: actor rustshare, revision %s" % r.json["revision"])
+c = st.boto3_client(eak(20), NEW20)
+try:
+    c.put_object(Bucket=E[20], Key="x", Body=b"x")
+    ok = True
+except Exception as e:
+    ok = clients.error_code(e) or str(e)
+tap.is_(ok, True, "the rotated key works")
+
+# the space deletion: its own keys' records, not the whole managed hash
+tap.ok(not R.hexists("objspace:prov:rs:spaces", sid(23))
+       and not R.hexists("objspace:prov:rs:identities", kid(23))
+       and all(R.hexists("objspace:prov:rs:identities", kid(n))
+               for n in (20, 21, 22, 25)),
+       "space deletion: its and its key's digests gone, the others kept")
+tap.ok(R.hexists("objspace:prov:rs:push:owned", sid(23)),
+       "space deletion: the space stays RustShare's for the audit shipper")
+calls = {k[len("cmdstat_"):]: v["calls"] for k, v in stats.items()}
+tap.ok(sum(calls.values()) < 500 and "hkeys" not in calls,
+       "the change set with a space deletion: %d Redis commands with %d "
+       "other managed identities (%s)"
+       % (sum(calls.values()), len(OTHERS), sorted(calls.items())))
+
+# a refused set (an invalid key next to a valid change): no event; once
+# fixed, its events come once
+seen = controls()
+fake.post("space", espace(22, quota_bytes=5 << 20))
+fake.post("identity", ekey(26, 22, permissions="admin"))
+r = sync()
+tap.ok(r.returncode != 0 and controls(seen) == {},
+       "audit: a refused set adds no event")
+fake.post("identity", ekey(26, 22))
+r = sync()
+new = controls(seen)
+tap.is_(shape(new), sorted([
+    ("quota.changed", ETEN, sid(22), E[22], None,
+     "quota_bytes %d" % (5 << 20)),
+    ("key.created", ETEN, sid(22), E[22], kid(26), RWD)]),
+    "audit: the set applied once valid: its events, once")
+EVENTS = controls()
+EIDS = sorted(i for i, f in EVENTS.items() if f.get("tenant") == ETEN)
+
 # ------------------------------------------------------------ daemon
 
 R.delete("objspace:prov:rs:revision")
+AUDIT = os.path.join(st.dir, "audit")
+shutil.rmtree(AUDIT, ignore_errors=True)
+seen = controls()
 dconf = provtest.rustshare_config(p, fake.url, token_file, HO,
                                   path=os.path.join(st.dir, "daemon.conf"),
                                   rustshare_wait=1, lease_ttl=4,
-                                  audit_dir=os.path.join(st.dir, "audit"))
+                                  audit_dir=AUDIT)
 dlog = open(os.path.join(st.dir, "daemon.log"), "w")
 daemon = subprocess.Popen([prov.BIN, "--config", dconf, "run"],
                           stdout=dlog, stderr=subprocess.STDOUT,
@@ -489,6 +670,41 @@ tap.is_(len(lat), 3, "daemon: every change reached Redis and was "
         "invalidated (%s ms)" % ", ".join("%.0f" % (x * 1000) for x in lat))
 tap.note("daemon change -> invalidation latency: %s ms"
          % ", ".join("%.0f" % (x * 1000) for x in lat))
+flips = [f["op"] for i, f in sorted(controls(seen).items(),
+                                    key=lambda x: int(x[1]["ts"]))
+         if f.get("identity") == kid(1)
+         and f["op"] in ("key.revoked", "key.reactivated")]
+tap.is_(flips, ["key.revoked", "key.reactivated", "key.revoked"],
+        "daemon: each status change of the key is one audit event")
+
+
+def tenant_lines(tenant):
+    """The control lines of a tenant's audit files: [(id, line)]."""
+    out = []
+    d = os.path.join(AUDIT, tenant)
+    for fn in sorted(os.listdir(d)) if os.path.isdir(d) else ():
+        with open(os.path.join(d, fn)) as f:
+            out += [(j["id"], j) for j in map(json.loads, f)
+                    if j.get("kind") == "control"]
+    return out
+
+
+end = time.time() + 20
+while time.time() < end and sorted(i for i, _ in tenant_lines(ETEN)) != EIDS:
+    time.sleep(0.2)
+lines = tenant_lines(ETEN)
+tap.is_(sorted(i for i, _ in lines), EIDS,
+        "the tenant's audit file holds every control event of the synced "
+        "changes, once each (%d)" % len(EIDS))
+tap.ok(lines and all(j.get("actor") == "rustshare"
+                     and isinstance(j.get("revision"), int)
+                     and j.get("op") == EVENTS[i]["op"] for i, j in lines),
+       "audit file: op, actor rustshare and the revision as a number")
+a = subprocess.run([prov.BIN, "--config", dconf, "--json", "audit",
+                    "--tenant", ETEN], capture_output=True, text=True)
+tap.is_(sorted(e["id"] for e in json.loads(a.stdout or "[]")
+               if e.get("kind") == "control"),
+        EIDS, "audit --tenant shows them")
 daemon.terminate()
 daemon.wait(15)
 dlog.close()

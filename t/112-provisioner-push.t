@@ -273,6 +273,15 @@ tap.ok({"PutObject", "GetObject", "DeleteObject", "ListObjectsV2"} <= ops,
 tap.ok(any(e.get("key") == OBJ + "-a" and e.get("identity") == kid(1)
            for e in ev), "audit: events carry the object name and key id")
 tap.is_(exactly_once(sid(1)), [], "audit: each event exactly once (by id)")
+ctl = [e for e in ev if e.get("kind") == "control"]
+tap.is_(sorted((e.get("op"), e.get("identity") or "") for e in ctl),
+        [("key.created", kid(1)), ("key.created", kid(2)),
+         ("space.created", "")],
+        "audit: the control events of what the daemon applied from "
+        "RustShare go back to it too (RustShare sees its change applied)")
+tap.ok(ctl and all(e.get("actor") == "rustshare"
+                   and isinstance(e.get("revision"), int) for e in ctl),
+       "audit: with actor rustshare and the revision applied")
 tap.ok(not any(e.get("space") == LOCAL for e in pushed_events()),
        "audit: no event of the local space is shipped")
 tap.ok(all(len(doc["events"]) <= 500 for doc in state()["pushed"]["audit"]),
@@ -397,10 +406,18 @@ tap.is_(key_pushes(kid(2)), [], "key usage: still nothing for the unused key")
 # RustShare deletes a space: the control event (written after the space
 # left objspace:prov:rs:spaces) still goes, as the space was RustShare's
 fake.post("delete", {"type": "space", "id": sid(2)})
-tap.ok(wait_for(lambda: stream_ids(sid(2)) and all_arrived(sid(2)), 30),
-       "the deleted RustShare space's events arrive")
-tap.ok(any(e.get("op") == "space.deleted" and e.get("space") == sid(2)
-           for e in pushed_events()), "audit: space.deleted is shipped")
+
+
+def deleted_in_stream(space_id):
+    return any(f.get("op") == "space.deleted" and f.get("space") == space_id
+               for _, f in R.xrange("objspace:audit"))
+
+
+tap.ok(wait_for(lambda: deleted_in_stream(sid(2)) and all_arrived(sid(2)),
+                30), "the deleted RustShare space's events arrive")
+tap.is_([e.get("op") for e in pushed_events() if e.get("space") == sid(2)
+         and e.get("kind") == "control"], ["space.created", "space.deleted"],
+        "audit: the space's space.created and space.deleted are shipped")
 tap.is_(exactly_once(sid(2)), [], "audit: each of them exactly once")
 
 stop_daemon(d)
