@@ -22,6 +22,7 @@
 #include "prov_rs_apply.h"
 #include "prov_audit.h"
 #include "prov_push.h"
+#include "prov_usage.h"
 
 
 /* the actor of the audit events of what a sync applies */
@@ -1596,7 +1597,8 @@ prov_rs_backend(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res)
         ss.tenant = sp.tenant;
         ss.name = sp.name;
         ss.bucket = sp.bucket;
-        ss.quota_bytes = sp.quota_bytes;
+        /* the storage's own quota a little above the gateway's */
+        ss.quota_bytes = prov_usage_storage_quota(sp.quota_bytes);
         ss.enabled = 1;
 
         if (it->is_new) {

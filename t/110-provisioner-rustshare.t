@@ -172,6 +172,10 @@ tap.is_((rec.get("tenant"), rec.get("bucket"), rec.get("status")),
 tap.is_(R.get("objspace:bucket:" + BUCKET1), sid(1), "bucket -> space id")
 u = rgw.admin("GET", "user", {"uid": sid(2), "format": "json"})
 tap.ok(u.get("user_id") == sid(2), "RGW user for the space exists")
+tap.is_((u.get("user_quota") or {}).get("max_size"),
+        seed.storage_quota(1 << 30),
+        "storage quota a little above the gateway's (the gateway answers "
+        "first)")
 a = R.hgetall("objspace:ak:" + akid(3))
 tap.is_((a.get("id"), a.get("space"), a.get("tenant"), a.get("mode"),
          a.get("prefix")), (kid(3), sid(2), TEN, "read-write-delete", "ci/"),
@@ -212,6 +216,10 @@ tap.is_(R.hget("objspace:ak:" + akid(2), "status"), "revoked",
         "revoked identity is revoked in Redis")
 tap.is_(R.hget("objspace:space:" + sid(2), "quota_bytes"), str(2 << 30),
         "quota change applied")
+tap.is_(((rgw.admin("GET", "user", {"uid": sid(2), "format": "json"})
+          .get("user_quota") or {}).get("max_size")),
+        seed.storage_quota(2 << 30),
+        "changed storage quota a little above the gateway's")
 msgs = set()
 end = time.time() + 2
 while time.time() < end:
