@@ -154,7 +154,7 @@ ngx_http_objspace_hmac_init(ngx_http_objspace_hmac_t *h, const u_char *key,
     SHA256_Init(&h->outer);
     SHA256_Update(&h->outer, block, sizeof(block));
 
-    ngx_explicit_memzero(block, sizeof(block));
+    OPENSSL_cleanse(block, sizeof(block));
 }
 
 
@@ -176,8 +176,8 @@ ngx_http_objspace_hmac_final(ngx_http_objspace_hmac_t *h,
     SHA256_Update(&h->outer, ih, sizeof(ih));
     SHA256_Final(out, &h->outer);
 
-    ngx_explicit_memzero(ih, sizeof(ih));
-    ngx_explicit_memzero(h, sizeof(ngx_http_objspace_hmac_t));
+    OPENSSL_cleanse(ih, sizeof(ih));
+    OPENSSL_cleanse(h, sizeof(ngx_http_objspace_hmac_t));
 }
 
 
