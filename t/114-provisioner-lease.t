@@ -296,8 +296,13 @@ a.wait()
 tap.ok(wait_for(lambda: leader() == b.node, LEASE + 2), "B takes over")
 took = [t for t, v in history if v == b.node]
 took = took[0] - killed if took else 99
-tap.ok(took <= LEASE + 0.5, "... within lease_ttl (%d s, and 0.5 s for "
-       "polling) of A's SIGKILL in mid-hang: %.2f s" % (LEASE, took))
+# B is due when A's last renewal runs out (at most lease_ttl after the
+# kill); 1.5 s more covers this test's sampler and scheduling on a loaded
+# 2-core machine (CI once saw more than 0.5 s), while a takeover that
+# needed a second lease would still fail
+tap.ok(took <= LEASE + 1.5, "... within lease_ttl (%d s, and 1.5 s for "
+       "sampling and scheduling) of A's SIGKILL in mid-hang: %.2f s"
+       % (LEASE, took))
 
 # B's snapshot hangs too, until RustShare answers again
 time.sleep(2)
