@@ -335,8 +335,8 @@ ngx_http_objspace_backend_sign(ngx_http_request_t *r,
     size_t                           len;
     ngx_tm_t                         tm;
     ngx_str_t                        date, day, scope, signed_hdrs;
-    ngx_uint_t                       i, n;
-    ngx_http_objspace_kv_t          *kv;
+    ngx_uint_t                       i, j, n;
+    ngx_http_objspace_kv_t          *kv, tmp;
     ngx_http_objspace_sigv4_creq_t   creq;
     ngx_http_objspace_loc_conf_t    *olcf;
     u_char                           amz[NGX_HTTP_OBJSPACE_AMZ_DATE_LEN];
@@ -399,10 +399,23 @@ ngx_http_objspace_backend_sign(ngx_http_request_t *r,
 
     br->nheaders = n;
 
-    /* SignedHeaders: every header in kv, sorted */
+    /*
+     * SignedHeaders: every header in kv, sorted; by insertion (a handful
+     * of headers, mostly in order already: ngx_sort() would malloc() and
+     * free() a swap element per call)
+     */
 
-    ngx_sort(kv, n, sizeof(ngx_http_objspace_kv_t),
-             ngx_http_objspace_kv_cmp);
+    for (i = 1; i < n; i++) {
+        tmp = kv[i];
+
+        for (j = i; j > 0 && ngx_http_objspace_kv_cmp(&kv[j - 1], &tmp) > 0;
+             j--)
+        {
+            kv[j] = kv[j - 1];
+        }
+
+        kv[j] = tmp;
+    }
 
     len = 0;
     for (i = 0; i < n; i++) {
