@@ -811,9 +811,12 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
         p = ngx_cpymem(p, q->space.data, q->space.len);
 
         if (nkeys == 4) {
-            /* mpu: per upload */
+            /* mpu: per upload (none: "objspace:mpu:{space}:", unused) */
             *p++ = ':';
-            p = ngx_cpymem(p, q->upload.data, q->upload.len);
+
+            if (q->upload.len) {
+                p = ngx_cpymem(p, q->upload.data, q->upload.len);
+            }
         }
 
         argv[3 + nkeys].data = keys[nkeys];
