@@ -7,6 +7,7 @@
 
 import os
 import random
+import re
 import sys
 import time
 
@@ -19,7 +20,9 @@ import tap      # noqa: E402
 MiB = 1024 * 1024
 
 st = stack.Stack()
-if not stack.start_or_fail(st):
+if not stack.start_or_fail(
+        st, extra_http="objspace_metrics_zone metrics:1m;",
+        extra_server="location = /metrics { objspace_metrics; }"):
     sys.exit(1)
 
 sp = st.seed_space(quota_bytes=200 * MiB)
@@ -183,6 +186,21 @@ c2.delete_objects(Bucket=b2, Delete={"Objects": [
 same("no-quota space, one DeleteObjects of 80 keys", sp2)
 tap.is_(usage(sp2)[1], len(st.rgw_keys(sp2, "")),
         "no-quota space: objects counted == objects in RGW")
+
+
+def gauge(space):
+    """objspace_usage_bytes of the space on the metrics endpoint: the bytes
+    the last usage update's reply carried (a batched run answers them on
+    its last entry of each space)."""
+    status, _, body = st.http("GET", st.endpoint + "/metrics")
+    m = re.search(r'^objspace_usage_bytes\{space="%s"\} (\d+)$' % space["id"],
+                  body.decode(), re.M)
+    return int(m.group(1)) if m else None
+
+
+for name, s_ in (("space with a quota", sp), ("no-quota space", sp2)):
+    tap.is_(gauge(s_), usage(s_)[0],
+            "%s: the usage gauge on the metrics endpoint == Redis" % name)
 
 tap.is_(st.alerts(), [], "no [alert] in the error log")
 tap.done_testing()
