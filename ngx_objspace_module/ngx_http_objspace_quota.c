@@ -338,6 +338,7 @@ typedef struct {
 static ngx_int_t ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q,
     ngx_str_t *op, ngx_http_objspace_redis_done_pt done, void *data,
     void **handle);
+static u_char *ngx_http_objspace_quota_fps(u_char *p, ngx_array_t *fps);
 static void ngx_http_objspace_quota_reserved(void *data, redisReply *reply);
 static void ngx_http_objspace_quota_committed(void *data,
     redisReply *reply);
@@ -857,6 +858,7 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
     argv[argc++].len = q->claim ? 1 : 0;
 
     /* DeleteObjects: the fingerprints follow; up to 1000 keys */
+    del = (op->len == 3 && ngx_strncmp(op->data, "del", 3) == 0);
 
     len = 0;
 
@@ -864,7 +866,7 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
         len += sizeof("$\r\n\r\n") - 1 + NGX_SIZE_T_LEN + argv[i].len;
     }
 
-    if (q->del && op->len == 3 && ngx_strncmp(op->data, "del", 3) == 0) {
+    if (del && q->del) {
         len += q->del->nelts * (sizeof("$32\r\n\r\n") - 1
                                 + NGX_HTTP_OBJSPACE_FP_LEN);
     }
@@ -886,7 +888,7 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
     p = resp.data;
     *p++ = '*';
 
-    if (q->del && op->len == 3 && ngx_strncmp(op->data, "del", 3) == 0) {
+    if (del && q->del) {
         p = ngx_http_objspace_redis_dec(p, argc + q->del->nelts);
 
     } else {
@@ -914,8 +916,6 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
                                 NGX_HTTP_OBJSPACE_REDIS_BATCH_DELAY);
     }
 
-    del = (op->len == 3 && ngx_strncmp(op->data, "del", 3) == 0);
-
     if (batch && (del || (op->len == 3 && ngx_strncmp(op->data, "put", 3) == 0
                           && q->has_fp && !q->has_src)))
     {
@@ -939,11 +939,9 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
             nargs++;
         }
 
-        for (i = 0; del && q->del && i < q->del->nelts; i++) {
-            p = ngx_http_objspace_redis_bulk(p, (u_char *) q->del->elts
-                                                + i * NGX_HTTP_OBJSPACE_FP_LEN,
-                                             NGX_HTTP_OBJSPACE_FP_LEN);
-            nargs++;
+        if (del && q->del) {
+            p = ngx_http_objspace_quota_fps(p, q->del);
+            nargs += q->del->nelts;
         }
 
         frag.len = p - frag.data;
@@ -962,12 +960,8 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
         p = ngx_http_objspace_redis_bulk(p, argv[i].data, argv[i].len);
     }
 
-    if (q->del && op->len == 3 && ngx_strncmp(op->data, "del", 3) == 0) {
-        for (i = 0; i < q->del->nelts; i++) {
-            p = ngx_http_objspace_redis_bulk(p, (u_char *) q->del->elts
-                                                + i * NGX_HTTP_OBJSPACE_FP_LEN,
-                                             NGX_HTTP_OBJSPACE_FP_LEN);
-        }
+    if (del && q->del) {
+        p = ngx_http_objspace_quota_fps(p, q->del);
     }
 
     resp.len = p - resp.data;
@@ -976,7 +970,7 @@ ngx_http_objspace_quota_send(ngx_http_objspace_quota_t *q, ngx_str_t *op,
     if (batch) {
         nargs = argc - 3 - nkeys;
 
-        if (q->del && op->len == 3 && ngx_strncmp(op->data, "del", 3) == 0) {
+        if (del && q->del) {
             nargs += q->del->nelts;
         }
 
@@ -997,6 +991,23 @@ done:
     }
 
     return rc;
+}
+
+
+/* DeleteObjects' key fingerprints as RESP bulk strings */
+
+static u_char *
+ngx_http_objspace_quota_fps(u_char *p, ngx_array_t *fps)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < fps->nelts; i++) {
+        p = ngx_http_objspace_redis_bulk(p, (u_char *) fps->elts
+                                            + i * NGX_HTTP_OBJSPACE_FP_LEN,
+                                         NGX_HTTP_OBJSPACE_FP_LEN);
+    }
+
+    return p;
 }
 
 
