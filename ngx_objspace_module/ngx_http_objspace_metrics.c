@@ -398,9 +398,7 @@ ngx_http_objspace_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_objspace_acct_main_conf_t *amcf = conf;
 
-    u_char     *p;
-    ssize_t     size;
-    ngx_str_t  *value, name, s;
+    ngx_str_t  *value;
 
     if (amcf->metrics_zone) {
         return "is duplicate";
@@ -408,44 +406,9 @@ ngx_http_objspace_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    p = (u_char *) ngx_strchr(value[1].data, ':');
-
-    if (p == NULL || p == value[1].data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\", expected NAME:SIZE",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    name.data = value[1].data;
-    name.len = p - value[1].data;
-
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (size == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone size \"%V\"", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (size < (ssize_t) (8 * ngx_pagesize)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is too small", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    amcf->metrics_zone = ngx_shared_memory_add(cf, &name, size,
+    amcf->metrics_zone = ngx_http_objspace_zone_add(cf, &value[1],
                                                &ngx_http_objspace_acct_module);
     if (amcf->metrics_zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (amcf->metrics_zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "duplicate zone \"%V\"",
-                           &name);
         return NGX_CONF_ERROR;
     }
 

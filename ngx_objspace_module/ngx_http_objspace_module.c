@@ -711,9 +711,7 @@ ngx_http_objspace_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_objspace_main_conf_t *omcf = conf;
 
-    u_char     *p;
-    ssize_t     size;
-    ngx_str_t  *value, name, s;
+    ngx_str_t  *value;
 
     if (omcf->shm_zone) {
         return "is duplicate";
@@ -721,44 +719,9 @@ ngx_http_objspace_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    p = (u_char *) ngx_strchr(value[1].data, ':');
-
-    if (p == NULL || p == value[1].data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\", expected NAME:SIZE",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    name.data = value[1].data;
-    name.len = p - value[1].data;
-
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (size == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone size \"%V\"", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (size < (ssize_t) (8 * ngx_pagesize)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is too small", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    omcf->shm_zone = ngx_shared_memory_add(cf, &name, size,
-                                           &ngx_http_objspace_module);
+    omcf->shm_zone = ngx_http_objspace_zone_add(cf, &value[1],
+                                                &ngx_http_objspace_module);
     if (omcf->shm_zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (omcf->shm_zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "duplicate zone \"%V\"",
-                           &name);
         return NGX_CONF_ERROR;
     }
 
@@ -766,6 +729,57 @@ ngx_http_objspace_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     omcf->shm_zone->data = omcf;
 
     return NGX_CONF_OK;
+}
+
+
+ngx_shm_zone_t *
+ngx_http_objspace_zone_add(ngx_conf_t *cf, ngx_str_t *arg, void *tag)
+{
+    u_char          *p;
+    ssize_t          size;
+    ngx_str_t        name, s;
+    ngx_shm_zone_t  *zone;
+
+    p = (u_char *) ngx_strlchr(arg->data, arg->data + arg->len, ':');
+
+    if (p == NULL || p == arg->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\", expected NAME:SIZE", arg);
+        return NULL;
+    }
+
+    name.data = arg->data;
+    name.len = p - arg->data;
+
+    s.data = p + 1;
+    s.len = arg->data + arg->len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", arg);
+        return NULL;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small", arg);
+        return NULL;
+    }
+
+    zone = ngx_shared_memory_add(cf, &name, size, tag);
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    if (zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "duplicate zone \"%V\"",
+                           &name);
+        return NULL;
+    }
+
+    return zone;
 }
 
 

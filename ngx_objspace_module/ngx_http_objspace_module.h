@@ -228,6 +228,14 @@ ngx_int_t ngx_http_objspace_request_info(ngx_http_request_t *r,
 
 ngx_http_objspace_main_conf_t *ngx_http_objspace_main_conf(ngx_cycle_t *cycle);
 
+/*
+ * The NAME:SIZE argument of an objspace_*_zone directive: the shared zone
+ * (at least 8 pages) added for tag, or NULL after the reason was logged
+ * (malformed, too small, or a zone of that name already taken).
+ */
+ngx_shm_zone_t *ngx_http_objspace_zone_add(ngx_conf_t *cf, ngx_str_t *arg,
+    void *tag);
+
 
 extern ngx_module_t  ngx_http_objspace_module;
 
