@@ -79,11 +79,21 @@ deps:
 
 # configure runs again only when `config` (the addon file) changes; nginx's
 # generated Makefile tracks the sources and headers listed there.
-$(NGX_BUILD)/Makefile: config
+#
+# The module is compiled like Debian compiles nginx itself (`nginx -V`):
+# -O2 and the hardening flags.  nginx's configure would otherwise use its
+# own default, -O (no inlining of small functions: the request path ran
+# about 15% more instructions), and no stack protector.
+NGX_CC_OPT = -g -O2 -fstack-protector-strong -Wformat \
+             -Werror=format-security -fPIC -D_FORTIFY_SOURCE=2
+NGX_LD_OPT = -Wl,-z,relro -Wl,-z,now -fPIC
+
+$(NGX_BUILD)/Makefile: config Makefile
 	@mkdir -p $(NGX_BUILD)
 	@echo "configure: nginx $(NGX_SRC) + $(CURDIR) -> $(NGX_BUILD)"
 	@cd $(NGX_SRC) && . ./conf_flags && \
 	    flock $(BUILD)/.build.lock ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
 	        --add-dynamic-module=$(CURDIR) \
 	        --builddir=$(NGX_BUILD) > $(NGX_BUILD)/configure.log 2>&1 \
 	    || { tail -20 $(NGX_BUILD)/configure.log; rm -f $@; exit 1; }

@@ -1144,7 +1144,12 @@ ngx_http_objspace_audit_deliver(ngx_http_objspace_audit_t *a)
             /* unreadable: start the spool afresh */
             a->spool.read = 0;
             a->spool.size = 0;
-            (void) ftruncate(a->spool.fd, 0);
+
+            if (ftruncate(a->spool.fd, 0) == -1) {
+                ngx_http_objspace_audit_failed(a, "spool truncate failed",
+                                               ngx_errno);
+            }
+
             return;
         }
     }

@@ -95,11 +95,42 @@ static void ngx_http_objspace_sigv4_hmac_sts(
     const u_char *h1, const u_char *h2, const u_char *h3,
     u_char sig[NGX_HTTP_OBJSPACE_SHA256_LEN]);
 static ngx_int_t ngx_http_objspace_is_ws(u_char c);
-static ngx_int_t ngx_http_objspace_hexval(u_char c);
+static ngx_inline ngx_int_t ngx_http_objspace_hexval(u_char c);
 
 
-static const u_char  ngx_http_objspace_hex_lc[] = "0123456789abcdef";
 static const u_char  ngx_http_objspace_hex_uc[] = "0123456789ABCDEF";
+
+/* lowercase hex of every byte value: two characters at 2 * byte */
+static const u_char  ngx_http_objspace_hex_pairs[] =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
+/* hex digit value + 1; 0: not a hex digit */
+static const u_char  ngx_http_objspace_hex_value[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5,
+    ['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+    ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16
+};
+
+
+/*
+ * Bytes a SignedHeaders name may hold: visible ASCII except uppercase
+ * (names are lowercase), ':' and ';' (the separator).
+ */
+static const uint32_t  ngx_http_objspace_sh_name[] = {
+    0x00000000,  /* 0x00-0x1f */
+    0xf3fffffe,  /* 0x20-0x3f: not ' ', ':', ';' */
+    0xf8000001,  /* 0x40-0x5f: not A-Z */
+    0x7fffffff,  /* 0x60-0x7f: not DEL */
+    0, 0, 0, 0
+};
 
 
 /*
@@ -323,20 +354,10 @@ ngx_http_objspace_is_ws(u_char c)
 }
 
 
-static ngx_int_t
+static ngx_inline ngx_int_t
 ngx_http_objspace_hexval(u_char c)
 {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
+    return (ngx_int_t) ngx_http_objspace_hex_value[c] - 1;
 }
 
 
@@ -648,17 +669,17 @@ ngx_http_objspace_sigv4_signed_list(ngx_str_t *sh, ngx_str_t *names,
     for ( ;; ) {
         start = p;
 
-        while (p < end && *p != ';') {
+        while (p < end) {
             c = *p;
 
-            if ((c >= 'A' && c <= 'Z') || c <= ' ' || c >= 0x7f || c == ':') {
-                return -NGX_HTTP_OBJSPACE_SIGV4_MALFORMED;
+            if (!(ngx_http_objspace_sh_name[c >> 5] & (1U << (c & 0x1f)))) {
+                break;
             }
 
             p++;
         }
 
-        if (p == start) {
+        if (p == start || (p < end && *p != ';')) {
             return -NGX_HTTP_OBJSPACE_SIGV4_MALFORMED;
         }
 
@@ -1393,9 +1414,12 @@ ngx_http_objspace_sigv4_uri_encode(u_char *dst, const u_char *src, size_t len,
 u_char *
 ngx_http_objspace_sigv4_hex(u_char *dst, const u_char *src, size_t len)
 {
+    const u_char  *hp;
+
     while (len--) {
-        *dst++ = ngx_http_objspace_hex_lc[*src >> 4];
-        *dst++ = ngx_http_objspace_hex_lc[*src++ & 0xf];
+        hp = &ngx_http_objspace_hex_pairs[2 * *src++];
+        *dst++ = hp[0];
+        *dst++ = hp[1];
     }
 
     return dst;
@@ -1424,14 +1448,14 @@ ngx_http_objspace_sigv4_unhex(u_char *dst, const u_char *src, size_t len)
     }
 
     while (len) {
-        hi = ngx_http_objspace_hexval(src[0]);
-        lo = ngx_http_objspace_hexval(src[1]);
+        hi = ngx_http_objspace_hex_value[src[0]];
+        lo = ngx_http_objspace_hex_value[src[1]];
 
-        if (hi < 0 || lo < 0) {
+        if (hi == 0 || lo == 0) {
             return NGX_ERROR;
         }
 
-        *dst++ = (u_char) ((hi << 4) | lo);
+        *dst++ = (u_char) (((hi - 1) << 4) | (lo - 1));
         src += 2;
         len -= 2;
     }

@@ -472,6 +472,26 @@ t_negative_header(void)
          == NGX_HTTP_OBJSPACE_SIGV4_MALFORMED, "header: blank inside a value");
     t_ok(t_parse_hdr("", t_date) == NGX_HTTP_OBJSPACE_SIGV4_MALFORMED,
          "header: empty value");
+    t_ok(t_parse_hdr("AWS4-HMAC-SHA256 Credential=" T_CRED ", SignedHeaders="
+                     "host;x:y, Signature=" T_SIG, t_date)
+         == NGX_HTTP_OBJSPACE_SIGV4_MALFORMED,
+         "header: ':' in a SignedHeaders name");
+    t_ok(t_parse_hdr("AWS4-HMAC-SHA256 Credential=" T_CRED ", SignedHeaders="
+                     "host;x\x7f, Signature=" T_SIG, t_date)
+         == NGX_HTTP_OBJSPACE_SIGV4_MALFORMED,
+         "header: DEL in a SignedHeaders name");
+    t_ok(t_parse_hdr("AWS4-HMAC-SHA256 Credential=" T_CRED ", SignedHeaders="
+                     "host;x\x01y, Signature=" T_SIG, t_date)
+         == NGX_HTTP_OBJSPACE_SIGV4_MALFORMED,
+         "header: control byte in a SignedHeaders name");
+    t_ok(t_parse_hdr("AWS4-HMAC-SHA256 Credential=" T_CRED ", SignedHeaders="
+                     "host;x\xc3\xa9, Signature=" T_SIG, t_date)
+         == NGX_HTTP_OBJSPACE_SIGV4_MALFORMED,
+         "header: non-ASCII byte in a SignedHeaders name");
+    t_ok(t_parse_hdr("AWS4-HMAC-SHA256 Credential=" T_CRED ", SignedHeaders="
+                     "host;x-_~@[]^`{|}!, Signature=" T_SIG, t_date)
+         == NGX_HTTP_OBJSPACE_SIGV4_OK,
+         "header: punctuation in a SignedHeaders name is a name");
 
     {
         char        buf[2048], *p;
@@ -770,6 +790,46 @@ t_helpers(void)
          "unhex: mixed case");
     t_ok(ngx_http_objspace_sigv4_unhex(buf, (u_char *) "0g", 2) == NGX_ERROR,
          "unhex: bad digit");
+
+    /* the table-driven hex and unhex against snprintf, every byte value */
+    {
+        char        want[3];
+        u_char      in[256], hex[512], back[256];
+        ngx_uint_t  i, bad;
+
+        for (i = 0; i < 256; i++) {
+            in[i] = (u_char) i;
+        }
+
+        bad = (ngx_http_objspace_sigv4_hex(hex, in, 256) != hex + 512);
+
+        for (i = 0; i < 256; i++) {
+            snprintf(want, sizeof(want), "%02x", (unsigned) i);
+            bad |= (memcmp(hex + 2 * i, want, 2) != 0);
+        }
+
+        t_ok(!bad, "hex: every byte value as snprintf %%02x");
+        t_ok(ngx_http_objspace_sigv4_unhex(back, hex, 512) == NGX_OK
+             && memcmp(back, in, 256) == 0, "unhex: every byte value back");
+
+        bad = 0;
+
+        for (i = 0; i < 256; i++) {
+            want[0] = '0';
+            want[1] = (char) i;
+
+            if ((i >= '0' && i <= '9') || (i >= 'a' && i <= 'f')
+                || (i >= 'A' && i <= 'F'))
+            {
+                continue;
+            }
+
+            bad |= (ngx_http_objspace_sigv4_unhex(back, (u_char *) want, 2)
+                    != NGX_ERROR);
+        }
+
+        t_ok(!bad, "unhex: every non-hex byte refused");
+    }
 }
 
 
