@@ -535,6 +535,12 @@ ngx_http_objspace_cache_lookup(ngx_http_request_t *r, ngx_str_t *access_key,
     id = ngx_http_objspace_cache_copy(r->pool, node, space, now);
     if (id == NULL) {
         nomem = 1;
+
+    } else {
+        /* the signing key lookups find the nodes again without a crc32 */
+        id->ak_hash = hash;
+        id->space_hash = shash;
+        id->hashed = 1;
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
@@ -642,7 +648,13 @@ ngx_http_objspace_cache_key(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    hash = ngx_crc32_short(name->data, name->len);
+    if (id->hashed) {
+        hash = (kind == NGX_HTTP_OBJSPACE_KEY_BACKEND) ? id->space_hash
+                                                       : id->ak_hash;
+
+    } else {
+        hash = ngx_crc32_short(name->data, name->len);
+    }
 
     ngx_shmtx_lock(&shpool->mutex);
 

@@ -84,6 +84,9 @@ typedef struct {
     time_t                      expires_at;      /* 0 = never */
     uint64_t                    quota_bytes;
     ngx_str_t                   backend_ak;
+    uint32_t                    ak_hash;         /* the cache's crc32s of */
+    uint32_t                    space_hash;      /* access_key and space */
+    unsigned                    hashed:1;        /* ak_hash, space_hash set */
     unsigned                    immutable:1;
     unsigned                    revoked:1;
     unsigned                    space_disabled:1;
