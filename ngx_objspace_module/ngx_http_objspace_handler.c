@@ -692,9 +692,9 @@ ngx_http_objspace_prepare_body(ngx_http_request_t *r,
                                           "signed payload without length");
         }
 
-        for (i = 0; i < NGX_HTTP_OBJSPACE_SHA256_LEN; i++) {
-            ctx->body_hash[i] = (u_char) ngx_hextoi(&ph->data[2 * i], 2);
-        }
+        /* checked to be lowercase hex above */
+        (void) ngx_http_objspace_sigv4_unhex(ctx->body_hash, ph->data,
+                                             ph->len);
 
         SHA256_Init(&ctx->body_sha);
         ctx->body_mode = NGX_HTTP_OBJSPACE_BODY_SHA256;

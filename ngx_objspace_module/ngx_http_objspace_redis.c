@@ -1839,8 +1839,8 @@ ngx_http_objspace_redis_batch_add(ngx_http_objspace_redis_batch_t *b,
     ngx_uint_t nkeys, ngx_uint_t nargs, ngx_str_t *resp,
     ngx_http_objspace_redis_done_pt done, void *data)
 {
-    size_t  len, n;
-    u_char  num[NGX_INT_T_LEN];
+    size_t  len;
+    u_char  num[NGX_INT64_LEN], *e;
 
     if (!ngx_http_objspace_redis_available(b->cycle)) {
         return NGX_BUSY;
@@ -1857,11 +1857,11 @@ ngx_http_objspace_redis_batch_add(ngx_http_objspace_redis_batch_t *b,
         ngx_http_objspace_redis_batch_send(b);
     }
 
-    n = ngx_sprintf(num, "%ui", nkeys) - num;
-    b->last = ngx_sprintf(b->last, "$%uz\r\n%*s\r\n", n, n, num);
+    e = ngx_http_objspace_redis_dec(num, nkeys);
+    b->last = ngx_http_objspace_redis_bulk(b->last, num, e - num);
 
-    n = ngx_sprintf(num, "%ui", nargs) - num;
-    b->last = ngx_sprintf(b->last, "$%uz\r\n%*s\r\n", n, n, num);
+    e = ngx_http_objspace_redis_dec(num, nargs);
+    b->last = ngx_http_objspace_redis_bulk(b->last, num, e - num);
 
     b->last = ngx_cpymem(b->last, resp->data, resp->len);
 
