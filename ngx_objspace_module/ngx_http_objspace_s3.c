@@ -1230,6 +1230,11 @@ ngx_http_objspace_s3_canonical_uri(u_char *dst, ngx_str_t *raw_path)
             }
         }
 
+        if (ngx_http_objspace_is_unreserved(c)) {
+            *dst++ = c;
+            continue;
+        }
+
         dst = ngx_http_objspace_sigv4_uri_encode(dst, &c, 1, 0);
     }
 

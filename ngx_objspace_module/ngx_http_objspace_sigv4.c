@@ -145,16 +145,13 @@ static const uint32_t  ngx_http_objspace_sh_name[] = {
  * RFC 3986 "unreserved" (ALPHA DIGIT - . _ ~): the only bytes SigV4's
  * UriEncode leaves as they are.
  */
-static const uint32_t  ngx_http_objspace_unreserved[] = {
+const uint32_t  ngx_http_objspace_unreserved[] = {
     0x00000000,  /* 0x00-0x1f */
     0x03ff6000,  /* 0x20-0x3f: - . 0-9 */
     0x87fffffe,  /* 0x40-0x5f: A-Z _ */
     0x47fffffe,  /* 0x60-0x7f: a-z ~ */
     0, 0, 0, 0
 };
-
-#define ngx_http_objspace_is_unreserved(c)                                   \
-    (ngx_http_objspace_unreserved[(c) >> 5] & (1U << ((c) & 0x1f)))
 
 
 /*

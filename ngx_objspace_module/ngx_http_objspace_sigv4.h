@@ -28,6 +28,12 @@
 #define NGX_HTTP_OBJSPACE_MAX_SIGNED        64   /* signed headers */
 #define NGX_HTTP_OBJSPACE_MAX_ARGS          128  /* query parameters */
 
+/* RFC 3986 "unreserved" bytes (ALPHA DIGIT - . _ ~), a 256-bit map */
+extern const uint32_t  ngx_http_objspace_unreserved[];
+
+#define ngx_http_objspace_is_unreserved(c)                                   \
+    (ngx_http_objspace_unreserved[(c) >> 5] & (1U << ((c) & 0x1f)))
+
 #define NGX_HTTP_OBJSPACE_EMPTY_SHA256                                        \
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
