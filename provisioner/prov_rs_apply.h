@@ -1,8 +1,8 @@
 
 /*
  * objspace-provisioner: applying a RustShare change set (internal to
- * prov_rustshare.c and prov_rs_apply.c).  docs/rustshare-api.md, "Apply
- * semantics".
+ * prov_rustshare.c, prov_rs_apply.c, prov_rs_digest.c and
+ * prov_rs_write.c).  docs/rustshare-api.md, "Apply semantics".
  */
 
 #ifndef PROV_RS_APPLY_H
@@ -105,6 +105,19 @@ int prov_rs_ident_parse(json_t *o, prov_ident_t *id, json_t **sec,
 int prov_rs_apply(prov_rs_t *rs, prov_rs_set_t *set, prov_rs_result_t *res,
     prov_err_t *err);
 void prov_rs_set_free(prov_rs_set_t *set);
+
+/* the writes of a prepared set (prov_rs_write.c), in prov_rs_apply's order */
+/* PROV_ERR (PROV_E_BUSY) when the leader lease is lost: write nothing more */
+int prov_rs_leader(prov_rs_t *rs, prov_err_t *err);
+/* new spaces, quota, enabling; a failure marks the item failed */
+int prov_rs_backend(prov_rs_t *rs, prov_rs_set_t *set,
+    prov_rs_result_t *res);
+/* the records, digests, invalidations and audit events, batch by batch */
+int prov_rs_write(prov_rs_t *rs, prov_rs_set_t *set,
+    prov_rs_result_t *res, prov_err_t *err);
+/* the set's space deletions, last */
+int prov_rs_delete_spaces(prov_rs_t *rs, prov_rs_set_t *set,
+    prov_rs_result_t *res, prov_err_t *err);
 
 
 #endif /* PROV_RS_APPLY_H */
