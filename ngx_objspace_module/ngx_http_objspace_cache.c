@@ -3,8 +3,12 @@
  * Copyright (C) objspace authors
  *
  * The identity cache: identity and space records from Redis
- * (docs/redis-schema.md) in a shared-memory zone used by all workers, with
- * the SigV4 signing keys derived from their sealed secrets.
+ * (docs/redis-schema.md) in a shared-memory zone used by all workers.
+ * This file holds the zone, the identity lookups, invalidation and the
+ * parsing and storing of the records; the SigV4 signing keys derived from
+ * their sealed secrets are in ngx_http_objspace_cache_skey.c, the CDN
+ * names in ngx_http_objspace_cache_public.c, the layout they share in
+ * ngx_http_objspace_cache_shm.h.
  *
  * Two red-black trees (identities by access key, spaces by space id), each
  * with an LRU queue.  Lookups copy what a request needs into r->pool under
@@ -14,169 +18,14 @@
  */
 
 
-#include "ngx_http_objspace_cache.h"
+#include "ngx_http_objspace_cache_shm.h"
 
 
 #define NGX_HTTP_OBJSPACE_CACHE_MAGIC     0x6f627363   /* "obsc" */
 #define NGX_HTTP_OBJSPACE_CACHE_VERSION   2
 
-#define NGX_HTTP_OBJSPACE_REGION_LEN      32
-#define NGX_HTTP_OBJSPACE_MAX_SEALED_LEN  512
 #define NGX_HTTP_OBJSPACE_MAX_NAME_LEN    255
 #define NGX_HTTP_OBJSPACE_MAX_PREFIX_LEN  1024
-
-#define NGX_HTTP_OBJSPACE_EVICT_N         4
-
-/* public rules of one space, serialized (docs/redis-schema.md) */
-#define NGX_HTTP_OBJSPACE_MAX_RULES_LEN   16384
-
-/* which secret a signing key is for: 0 current, 1 previous, or */
-#define NGX_HTTP_OBJSPACE_KEY_BACKEND     2
-
-
-/* identity node strings, in this order, in node->data */
-enum {
-    NGX_HTTP_OBJSPACE_I_AK = 0,
-    NGX_HTTP_OBJSPACE_I_ID,
-    NGX_HTTP_OBJSPACE_I_SPACE,
-    NGX_HTTP_OBJSPACE_I_TENANT,
-    NGX_HTTP_OBJSPACE_I_NAME,
-    NGX_HTTP_OBJSPACE_I_PREFIX,
-    NGX_HTTP_OBJSPACE_I_SECRET,
-    NGX_HTTP_OBJSPACE_I_PREV,
-    NGX_HTTP_OBJSPACE_I_N
-};
-
-/* space node strings */
-enum {
-    NGX_HTTP_OBJSPACE_S_ID = 0,
-    NGX_HTTP_OBJSPACE_S_TENANT,
-    NGX_HTTP_OBJSPACE_S_NAME,
-    NGX_HTTP_OBJSPACE_S_BUCKET,
-    NGX_HTTP_OBJSPACE_S_BACKEND_AK,
-    NGX_HTTP_OBJSPACE_S_SECRET,
-    NGX_HTTP_OBJSPACE_S_N
-};
-
-
-/* a derived signing key for one (date, region); service is always s3 */
-typedef struct {
-    u_char                      date[8];
-    u_char                      region[NGX_HTTP_OBJSPACE_REGION_LEN];
-    u_char                      key[NGX_HTTP_OBJSPACE_SHA256_LEN];
-    u_char                      region_len;
-    u_char                      set;
-} ngx_http_objspace_skey_t;
-
-
-typedef struct {
-    ngx_str_node_t              sn;        /* key: crc32(ak), str: ak */
-    ngx_queue_t                 queue;     /* LRU */
-    time_t                      fetched;   /* read from Redis */
-    time_t                      expires_at;
-    time_t                      prev_until;
-    ngx_uint_t                  gen;
-    ngx_uint_t                  epoch;
-    ngx_uint_t                  serial;    /* guards skey writes */
-    u_short                     len[NGX_HTTP_OBJSPACE_I_N];
-    u_char                      mode;
-    unsigned                    negative:1;
-    unsigned                    immutable:1;
-    unsigned                    revoked:1;
-    unsigned                    has_prev:1;
-    ngx_http_objspace_skey_t    skey[2][2];  /* [current, prev][slot] */
-    u_char                      data[1];
-} ngx_http_objspace_ident_node_t;
-
-
-typedef struct {
-    ngx_str_node_t              sn;        /* key: crc32(id), str: id */
-    ngx_queue_t                 queue;
-    time_t                      fetched;
-    uint64_t                    quota;
-    ngx_uint_t                  gen;
-    ngx_uint_t                  epoch;
-    ngx_uint_t                  serial;
-    u_short                     len[NGX_HTTP_OBJSPACE_S_N];
-    unsigned                    disabled:1;
-    unsigned                    is_public:1;
-    ngx_http_objspace_skey_t    skey[2];
-    u_char                      data[1];
-} ngx_http_objspace_space_node_t;
-
-
-/*
- * A CDN name ("s/{slug}" or "h/{host}") and the publication rules of the
- * space it names, read together with that space's node (space_serial):
- * a space node replaced since (invalidation, or a re-read by an identity
- * lookup) makes the entry a miss, so rules never outlive their space.
- * data: name, space id, rules.
- */
-typedef struct {
-    ngx_str_node_t              sn;        /* key: crc32(name), str: name */
-    ngx_queue_t                 queue;
-    time_t                      fetched;
-    uint64_t                    pubgen;
-    ngx_uint_t                  gen;
-    ngx_uint_t                  epoch;
-    ngx_uint_t                  space_serial;
-    u_short                     name_len;
-    u_short                     id_len;
-    uint32_t                    rules_len;
-    unsigned                    negative:1;
-    u_char                      data[1];
-} ngx_http_objspace_pub_node_t;
-
-
-/*
- * The zone header.  gen is bumped when every entry is due for
- * revalidation (subscriber reconnected), epoch when every entry is dropped
- * ("all"), seq on every invalidation (see ngx_http_objspace_cache_mark_t).
- * The trees use nginx's own ngx_str_rbtree_insert_value, so no pointer
- * into this module's code lives in shared memory.
- */
-typedef struct {
-    uint32_t                    magic;
-    uint32_t                    version;
-    uint32_t                    ident_size;
-    uint32_t                    space_size;
-    uint32_t                    pub_size;
-    ngx_rbtree_t                ident_tree;
-    ngx_rbtree_node_t           ident_sentinel;
-    ngx_rbtree_t                space_tree;
-    ngx_rbtree_node_t           space_sentinel;
-    ngx_queue_t                 ident_lru;
-    ngx_queue_t                 space_lru;
-    ngx_rbtree_t                pub_tree;
-    ngx_rbtree_node_t           pub_sentinel;
-    ngx_queue_t                 pub_lru;
-    ngx_uint_t                  gen;
-    ngx_uint_t                  epoch;
-    ngx_uint_t                  seq;
-    ngx_uint_t                  serial;
-} ngx_http_objspace_shctx_t;
-
-
-/* a record as parsed from Redis, before it is stored */
-typedef struct {
-    ngx_str_t                   str[NGX_HTTP_OBJSPACE_I_N];
-    ngx_str_t                   v;
-    ngx_str_t                   mode;
-    ngx_str_t                   immutable;
-    ngx_str_t                   status;
-    ngx_str_t                   expires_at;
-    ngx_str_t                   prev_until;
-} ngx_http_objspace_ident_rec_t;
-
-
-typedef struct {
-    ngx_str_t                   str[NGX_HTTP_OBJSPACE_S_N];
-    ngx_str_t                   v;
-    ngx_str_t                   status;
-    ngx_str_t                   visibility;
-    ngx_str_t                   quota;
-    ngx_str_t                   public_gen;
-} ngx_http_objspace_space_rec_t;
 
 
 typedef struct {
@@ -190,49 +39,15 @@ typedef struct {
     size_t                      offset;
 } ngx_http_objspace_field_t;
 
-
-static ngx_http_objspace_shctx_t *ngx_http_objspace_cache_zone(
-    ngx_http_objspace_main_conf_t *omcf, ngx_slab_pool_t **shpool);
-static ngx_http_objspace_ident_node_t *ngx_http_objspace_ident_lookup_locked(
-    ngx_http_objspace_shctx_t *sh, ngx_str_t *ak, uint32_t hash);
-static ngx_http_objspace_space_node_t *ngx_http_objspace_space_lookup_locked(
-    ngx_http_objspace_shctx_t *sh, ngx_str_t *id, uint32_t hash);
 static void ngx_http_objspace_ident_free_locked(ngx_http_objspace_shctx_t *sh,
     ngx_slab_pool_t *shpool, ngx_http_objspace_ident_node_t *node);
 static void ngx_http_objspace_space_free_locked(ngx_http_objspace_shctx_t *sh,
     ngx_slab_pool_t *shpool, ngx_http_objspace_space_node_t *node);
-static void ngx_http_objspace_cache_expire_locked(
-    ngx_http_objspace_shctx_t *sh, ngx_slab_pool_t *shpool, time_t now,
-    time_t negative_valid);
-static void *ngx_http_objspace_cache_alloc_locked(
-    ngx_http_objspace_shctx_t *sh, ngx_slab_pool_t *shpool, size_t size,
-    ngx_uint_t space);
-static void ngx_http_objspace_node_str(u_char *data, u_short *len,
-    ngx_uint_t i, ngx_str_t *s);
 static ngx_http_objspace_identity_t *ngx_http_objspace_cache_copy(
     ngx_pool_t *pool, ngx_http_objspace_ident_node_t *node,
     ngx_http_objspace_space_node_t *space, time_t now);
-static ngx_http_objspace_skey_t *ngx_http_objspace_skey_find(
-    ngx_http_objspace_skey_t *slots, ngx_str_t *date, ngx_str_t *region);
-static void ngx_http_objspace_skey_put(ngx_http_objspace_skey_t *slots,
-    ngx_str_t *date, ngx_str_t *region, u_char *key);
-static ngx_int_t ngx_http_objspace_cache_key(ngx_http_request_t *r,
-    ngx_http_objspace_identity_t *id, ngx_uint_t kind, ngx_str_t *date,
-    ngx_str_t *region, u_char *key);
-static ngx_http_objspace_skey_t *ngx_http_objspace_cache_slots_locked(
-    ngx_http_objspace_shctx_t *sh, ngx_str_t *name, uint32_t hash,
-    ngx_uint_t kind, time_t now, ngx_str_t *sealed, ngx_uint_t *serial);
-static ngx_int_t ngx_http_objspace_cache_derive(ngx_http_request_t *r,
-    ngx_str_t *sealed, ngx_str_t *aad, ngx_str_t *date, ngx_str_t *region,
-    u_char *key);
 static char *ngx_http_objspace_parse_ident(ngx_http_objspace_kv_t *kv,
     ngx_uint_t n, ngx_http_objspace_ident_rec_t *rec);
-static char *ngx_http_objspace_parse_space(ngx_http_objspace_kv_t *kv,
-    ngx_uint_t n, ngx_http_objspace_space_rec_t *rec);
-static ngx_int_t ngx_http_objspace_store_space_locked(
-    ngx_http_objspace_shctx_t *sh, ngx_slab_pool_t *shpool,
-    ngx_http_objspace_space_rec_t *rec, ngx_http_objspace_cache_mark_t *mark,
-    time_t now);
 static ngx_int_t ngx_http_objspace_store_ident_locked(
     ngx_http_objspace_shctx_t *sh, ngx_slab_pool_t *shpool, ngx_str_t *ak,
     uint32_t hash, ngx_http_objspace_ident_rec_t *rec,
@@ -240,22 +55,6 @@ static ngx_int_t ngx_http_objspace_store_ident_locked(
 static void ngx_http_objspace_fields(ngx_http_objspace_kv_t *kv,
     ngx_uint_t n, ngx_http_objspace_field_t *fields, void *rec);
 static time_t ngx_http_objspace_parse_time(ngx_str_t *s);
-static ngx_http_objspace_pub_node_t *ngx_http_objspace_pub_lookup_locked(
-    ngx_http_objspace_shctx_t *sh, ngx_str_t *name, uint32_t hash);
-static void ngx_http_objspace_pub_free_locked(ngx_http_objspace_shctx_t *sh,
-    ngx_slab_pool_t *shpool, ngx_http_objspace_pub_node_t *node);
-static void ngx_http_objspace_pub_expire_locked(ngx_http_objspace_shctx_t *sh,
-    ngx_slab_pool_t *shpool, time_t now, time_t negative_valid);
-static ngx_int_t ngx_http_objspace_store_pub_locked(
-    ngx_http_objspace_shctx_t *sh, ngx_slab_pool_t *shpool, ngx_str_t *name,
-    uint32_t hash, ngx_str_t *id, ngx_str_t *rules, uint64_t pubgen,
-    ngx_uint_t space_serial, ngx_http_objspace_cache_mark_t *mark,
-    time_t now);
-static ngx_http_objspace_public_space_t *ngx_http_objspace_pub_copy(
-    ngx_pool_t *pool, ngx_http_objspace_pub_node_t *node,
-    ngx_http_objspace_space_node_t *space);
-static ngx_int_t ngx_http_objspace_cache_invalidate_public(ngx_cycle_t *cycle,
-    ngx_str_t *msg);
 
 
 static ngx_http_objspace_mode_map_t  ngx_http_objspace_modes[] = {
@@ -310,10 +109,6 @@ static ngx_http_objspace_field_t  ngx_http_objspace_space_fields[] = {
     ngx_http_objspace_sfield("public_gen", public_gen),
     { ngx_null_string, 0 }
 };
-
-
-static ngx_str_t  ngx_http_objspace_s3_service = ngx_string("s3");
-
 
 /*
  * Zone initialisation.  On reload nginx hands back the old zone (data is
@@ -581,238 +376,6 @@ miss:
 }
 
 
-ngx_int_t
-ngx_http_objspace_cache_signing_key(ngx_http_request_t *r,
-    ngx_http_objspace_identity_t *id, ngx_uint_t which, ngx_str_t *date,
-    ngx_str_t *region, u_char key[NGX_HTTP_OBJSPACE_SHA256_LEN])
-{
-    if (which > 1) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_objspace_cache_key(r, id, which, date, region, key);
-}
-
-
-ngx_int_t
-ngx_http_objspace_cache_backend_key(ngx_http_request_t *r,
-    ngx_http_objspace_identity_t *id, ngx_str_t *date, ngx_str_t *region,
-    u_char key[NGX_HTTP_OBJSPACE_SHA256_LEN])
-{
-    return ngx_http_objspace_cache_key(r, id, NGX_HTTP_OBJSPACE_KEY_BACKEND,
-                                       date, region, key);
-}
-
-
-/*
- * A signing key for the identity's current or previous secret, or for its
- * space's backend secret.  Takes the zone mutex twice: once to find a
- * cached key or copy the sealed secret out, once to store the derived key;
- * the secret is opened and the key derived (ngx_http_objspace_cache_derive)
- * with the mutex released.  A node replaced in between (new serial) does
- * not get the key.
- */
-
-static ngx_int_t
-ngx_http_objspace_cache_key(ngx_http_request_t *r,
-    ngx_http_objspace_identity_t *id, ngx_uint_t kind, ngx_str_t *date,
-    ngx_str_t *region, u_char *key)
-{
-    u_char                          *p;
-    uint32_t                         hash;
-    ngx_int_t                        rc;
-    ngx_str_t                        sealed, s, aad, *name;
-    ngx_uint_t                       serial, serial2;
-    ngx_slab_pool_t                 *shpool;
-    ngx_http_objspace_skey_t        *slots, *sk;
-    ngx_http_objspace_shctx_t       *sh;
-    ngx_http_objspace_main_conf_t   *omcf;
-    u_char                           buf[NGX_HTTP_OBJSPACE_MAX_SEALED_LEN];
-    u_char                           abuf[sizeof("ak-prev:") - 1
-                                          + NGX_HTTP_OBJSPACE_MAX_AK_LEN];
-
-    static char  *aad_prefix[] = { "ak:", "ak-prev:", "backend:" };
-    static char  *what[] = { "current", "previous", "backend" };
-
-    name = (kind == NGX_HTTP_OBJSPACE_KEY_BACKEND) ? &id->space
-                                                   : &id->access_key;
-
-    if (date->len != 8 || name->len > NGX_HTTP_OBJSPACE_MAX_AK_LEN) {
-        return NGX_ERROR;
-    }
-
-    omcf = ngx_http_get_module_main_conf(r, ngx_http_objspace_module);
-
-    sh = ngx_http_objspace_cache_zone(omcf, &shpool);
-    if (sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (id->hashed) {
-        hash = (kind == NGX_HTTP_OBJSPACE_KEY_BACKEND) ? id->space_hash
-                                                       : id->ak_hash;
-
-    } else {
-        hash = ngx_crc32_short(name->data, name->len);
-    }
-
-    ngx_shmtx_lock(&shpool->mutex);
-
-    slots = ngx_http_objspace_cache_slots_locked(sh, name, hash, kind,
-                                                 ngx_time(), &s, &serial);
-
-    if (slots == NULL) {
-        ngx_shmtx_unlock(&shpool->mutex);
-
-        if (serial == 0) {
-            /* no previous secret, or its grace period is over */
-            return NGX_DECLINED;
-        }
-
-        /*
-         * Invalidated (or evicted) between the lookup and now: the client
-         * gets a retryable 503; a zone too small shows as eviction alerts.
-         */
-
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "objspace %s \"%V\" left the cache during the "
-                      "request (changed or evicted), answered 503",
-                      kind == NGX_HTTP_OBJSPACE_KEY_BACKEND ? "space"
-                                                            : "identity",
-                      kind == NGX_HTTP_OBJSPACE_KEY_BACKEND ? &id->space
-                                                            : &id->id);
-        return NGX_BUSY;
-    }
-
-    sk = ngx_http_objspace_skey_find(slots, date, region);
-
-    if (sk) {
-        ngx_memcpy(key, sk->key, NGX_HTTP_OBJSPACE_SHA256_LEN);
-        ngx_shmtx_unlock(&shpool->mutex);
-        return NGX_OK;
-    }
-
-    /* the lengths were bounded when the node was stored */
-    ngx_memcpy(buf, s.data, s.len);
-    sealed.data = buf;
-    sealed.len = s.len;
-
-    ngx_shmtx_unlock(&shpool->mutex);
-
-    p = ngx_cpymem(abuf, aad_prefix[kind], ngx_strlen(aad_prefix[kind]));
-    p = ngx_cpymem(p, name->data, name->len);
-
-    aad.data = abuf;
-    aad.len = p - abuf;
-
-    rc = ngx_http_objspace_cache_derive(r, &sealed, &aad, date, region, key);
-    if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "objspace: cannot open the %s secret of identity "
-                      "\"%V\" (key file mismatch?)", what[kind], &id->id);
-        return NGX_ERROR;
-    }
-
-    ngx_shmtx_lock(&shpool->mutex);
-
-    slots = ngx_http_objspace_cache_slots_locked(sh, name, hash, kind,
-                                                 ngx_time(), &s, &serial2);
-
-    if (slots && serial2 == serial) {
-        ngx_http_objspace_skey_put(slots, date, region, key);
-    }
-
-    ngx_shmtx_unlock(&shpool->mutex);
-
-    return NGX_OK;
-}
-
-
-/*
- * The key slots and sealed secret (a borrowed pointer into the zone, valid
- * while the mutex is held) of an identity's current (kind 0) or previous
- * (kind 1) secret or a space's backend secret (kind 2).  NULL with
- * *serial = 0: no usable previous secret; NULL with *serial = 1: no entry.
- */
-
-static ngx_http_objspace_skey_t *
-ngx_http_objspace_cache_slots_locked(ngx_http_objspace_shctx_t *sh,
-    ngx_str_t *name, uint32_t hash, ngx_uint_t kind, time_t now,
-    ngx_str_t *sealed, ngx_uint_t *serial)
-{
-    ngx_http_objspace_ident_node_t  *node;
-    ngx_http_objspace_space_node_t  *space;
-
-    *serial = 1;
-
-    if (kind == NGX_HTTP_OBJSPACE_KEY_BACKEND) {
-        space = ngx_http_objspace_space_lookup_locked(sh, name, hash);
-        if (space == NULL) {
-            return NULL;
-        }
-
-        ngx_http_objspace_node_str(space->data, space->len,
-                                   NGX_HTTP_OBJSPACE_S_SECRET, sealed);
-        *serial = space->serial;
-
-        return space->skey;
-    }
-
-    node = ngx_http_objspace_ident_lookup_locked(sh, name, hash);
-    if (node == NULL || node->negative) {
-        return NULL;
-    }
-
-    if (kind == 1 && (!node->has_prev || now >= node->prev_until)) {
-        *serial = 0;
-        return NULL;
-    }
-
-    ngx_http_objspace_node_str(node->data, node->len,
-                               kind ? NGX_HTTP_OBJSPACE_I_PREV
-                                    : NGX_HTTP_OBJSPACE_I_SECRET, sealed);
-    *serial = node->serial;
-
-    return node->skey[kind];
-}
-
-
-/*
- * Opens a sealed secret (AES-256-GCM, docs/redis-schema.md) and derives
- * the SigV4 signing key for (date, region, "s3"); the plaintext secret
- * lives only in this stack frame and is wiped before returning.
- */
-
-static ngx_int_t
-ngx_http_objspace_cache_derive(ngx_http_request_t *r, ngx_str_t *sealed,
-    ngx_str_t *aad, ngx_str_t *date, ngx_str_t *region, u_char *key)
-{
-    ssize_t                         n;
-    ngx_http_objspace_main_conf_t  *omcf;
-    u_char                          secret[NGX_HTTP_OBJSPACE_MAX_SECRET_LEN];
-
-    omcf = ngx_http_get_module_main_conf(r, ngx_http_objspace_module);
-
-    if (!omcf->secret_key_set || sealed->len == 0) {
-        return NGX_ERROR;
-    }
-
-    n = ngx_http_objspace_unseal(omcf->secret_key, sealed, aad, secret,
-                                 sizeof(secret));
-    if (n <= 0) {
-        ngx_explicit_memzero(secret, sizeof(secret));
-        return NGX_ERROR;
-    }
-
-    ngx_http_objspace_sigv4_signing_key(secret, n, date, region,
-                                        &ngx_http_objspace_s3_service, key);
-
-    ngx_explicit_memzero(secret, sizeof(secret));
-
-    return NGX_OK;
-}
-
-
 /*
  * Pub/sub invalidation: "ak:AK" drops an identity (or its negative entry),
  * "space:ID" a space (its identities then miss and read both again), "all"
@@ -1068,7 +631,7 @@ ngx_http_objspace_cache_store(ngx_cycle_t *cycle, ngx_str_t *ak,
 
 /* replaces (or adds) a space node; keeps derived keys of the same secret */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_objspace_store_space_locked(ngx_http_objspace_shctx_t *sh,
     ngx_slab_pool_t *shpool, ngx_http_objspace_space_rec_t *rec,
     ngx_http_objspace_cache_mark_t *mark, time_t now)
@@ -1318,7 +881,7 @@ ngx_http_objspace_parse_ident(ngx_http_objspace_kv_t *kv, ngx_uint_t n,
 }
 
 
-static char *
+char *
 ngx_http_objspace_parse_space(ngx_http_objspace_kv_t *kv, ngx_uint_t n,
     ngx_http_objspace_space_rec_t *rec)
 {
@@ -1474,7 +1037,7 @@ ngx_http_objspace_cache_copy(ngx_pool_t *pool,
 
 /* the zone, or NULL if objspace_cache_zone is not configured */
 
-static ngx_http_objspace_shctx_t *
+ngx_http_objspace_shctx_t *
 ngx_http_objspace_cache_zone(ngx_http_objspace_main_conf_t *omcf,
     ngx_slab_pool_t **shpool)
 {
@@ -1490,7 +1053,7 @@ ngx_http_objspace_cache_zone(ngx_http_objspace_main_conf_t *omcf,
 }
 
 
-static ngx_http_objspace_ident_node_t *
+ngx_http_objspace_ident_node_t *
 ngx_http_objspace_ident_lookup_locked(ngx_http_objspace_shctx_t *sh,
     ngx_str_t *ak, uint32_t hash)
 {
@@ -1502,7 +1065,7 @@ ngx_http_objspace_ident_lookup_locked(ngx_http_objspace_shctx_t *sh,
 }
 
 
-static ngx_http_objspace_space_node_t *
+ngx_http_objspace_space_node_t *
 ngx_http_objspace_space_lookup_locked(ngx_http_objspace_shctx_t *sh,
     ngx_str_t *id, uint32_t hash)
 {
@@ -1546,7 +1109,7 @@ ngx_http_objspace_space_free_locked(ngx_http_objspace_shctx_t *sh,
  * they leave by invalidation or LRU eviction.
  */
 
-static void
+void
 ngx_http_objspace_cache_expire_locked(ngx_http_objspace_shctx_t *sh,
     ngx_slab_pool_t *shpool, time_t now, time_t negative_valid)
 {
@@ -1589,7 +1152,7 @@ ngx_http_objspace_cache_expire_locked(ngx_http_objspace_shctx_t *sh,
  * allocation is retried once; the caller logs an ALERT after unlocking.
  */
 
-static void *
+void *
 ngx_http_objspace_cache_alloc_locked(ngx_http_objspace_shctx_t *sh,
     ngx_slab_pool_t *shpool, size_t size, ngx_uint_t space)
 {
@@ -1625,7 +1188,7 @@ ngx_http_objspace_cache_alloc_locked(ngx_http_objspace_shctx_t *sh,
 }
 
 
-static void
+void
 ngx_http_objspace_node_str(u_char *data, u_short *len, ngx_uint_t i,
     ngx_str_t *s)
 {
@@ -1637,575 +1200,4 @@ ngx_http_objspace_node_str(u_char *data, u_short *len, ngx_uint_t i,
 
     s->data = data;
     s->len = len[i];
-}
-
-
-static ngx_http_objspace_skey_t *
-ngx_http_objspace_skey_find(ngx_http_objspace_skey_t *slots, ngx_str_t *date,
-    ngx_str_t *region)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; i < 2; i++) {
-        if (slots[i].set
-            && ngx_memcmp(slots[i].date, date->data, 8) == 0
-            && slots[i].region_len == region->len
-            && ngx_memcmp(slots[i].region, region->data, region->len) == 0)
-        {
-            return &slots[i];
-        }
-    }
-
-    return NULL;
-}
-
-
-/*
- * Two slots per secret: around midnight UTC clients sign with both days.
- * The slot with the older date (or an empty one) is replaced.
- */
-
-static void
-ngx_http_objspace_skey_put(ngx_http_objspace_skey_t *slots, ngx_str_t *date,
-    ngx_str_t *region, u_char *key)
-{
-    ngx_http_objspace_skey_t  *sk;
-
-    if (region->len > NGX_HTTP_OBJSPACE_REGION_LEN) {
-        return;
-    }
-
-    if (!slots[0].set) {
-        sk = &slots[0];
-
-    } else if (!slots[1].set) {
-        sk = &slots[1];
-
-    } else {
-        sk = (ngx_memcmp(slots[0].date, slots[1].date, 8) <= 0)
-             ? &slots[0] : &slots[1];
-    }
-
-    ngx_memcpy(sk->date, date->data, 8);
-    ngx_memcpy(sk->region, region->data, region->len);
-    sk->region_len = (u_char) region->len;
-    ngx_memcpy(sk->key, key, NGX_HTTP_OBJSPACE_SHA256_LEN);
-    sk->set = 1;
-}
-
-
-/*
- * CDN lookups (ngx_http_objspace_public.c): a public name ("s/{slug}" or
- * "h/{host}") to its space and publication rules.  Same contract as
- * ngx_http_objspace_cache_lookup() (NGX_DECLINED: no space has this name);
- * takes the zone mutex and copies the entry into r->pool before releasing
- * it.  The Redis read is the identity read's EVAL on the name
- * (ngx_http_objspace_redis.c), so concurrent misses share one read.
- */
-
-ngx_int_t
-ngx_http_objspace_cache_lookup_public(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_http_objspace_public_space_t **psp)
-{
-    time_t                             now;
-    uint32_t                           hash, shash;
-    ngx_int_t                          waited, rc;
-    ngx_str_t                          sid;
-    ngx_uint_t                         stale, nomem;
-    ngx_slab_pool_t                   *shpool;
-    ngx_http_objspace_shctx_t         *sh;
-    ngx_http_objspace_pub_node_t      *node;
-    ngx_http_objspace_space_node_t    *space;
-    ngx_http_objspace_public_space_t  *ps;
-    ngx_http_objspace_main_conf_t     *omcf;
-
-    omcf = ngx_http_get_module_main_conf(r, ngx_http_objspace_module);
-
-    sh = ngx_http_objspace_cache_zone(omcf, &shpool);
-    if (sh == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "objspace identity cache zone is not configured");
-        return NGX_ERROR;
-    }
-
-    if (name->len < 3 || name->len > NGX_HTTP_OBJSPACE_MAX_AK_LEN
-        || name->data[1] != '/')
-    {
-        return NGX_DECLINED;
-    }
-
-    waited = ngx_http_objspace_redis_wait_result(r);
-
-    hash = ngx_crc32_short(name->data, name->len);
-    now = ngx_time();
-    ps = NULL;
-    stale = 0;
-    nomem = 0;
-
-    ngx_shmtx_lock(&shpool->mutex);
-
-    node = ngx_http_objspace_pub_lookup_locked(sh, name, hash);
-
-    if (node && node->epoch != sh->epoch) {
-        ngx_http_objspace_pub_free_locked(sh, shpool, node);
-        node = NULL;
-    }
-
-    if (node == NULL) {
-        ngx_shmtx_unlock(&shpool->mutex);
-        goto miss;
-    }
-
-    if (node->negative) {
-
-        if (now - node->fetched < omcf->negative_valid
-            || waited != NGX_DONE
-            || !ngx_http_objspace_redis_available((ngx_cycle_t *) ngx_cycle))
-        {
-            ngx_queue_remove(&node->queue);
-            ngx_queue_insert_head(&sh->pub_lru, &node->queue);
-
-            ngx_shmtx_unlock(&shpool->mutex);
-            return NGX_DECLINED;
-        }
-
-        ngx_http_objspace_pub_free_locked(sh, shpool, node);
-        ngx_shmtx_unlock(&shpool->mutex);
-        goto miss;
-    }
-
-    sid.data = node->data + node->name_len;
-    sid.len = node->id_len;
-    shash = ngx_crc32_short(sid.data, sid.len);
-
-    space = ngx_http_objspace_space_lookup_locked(sh, &sid, shash);
-
-    if (space == NULL || space->epoch != sh->epoch
-        || space->serial != node->space_serial)
-    {
-        /* the space changed (or was dropped) since: read both again */
-        ngx_shmtx_unlock(&shpool->mutex);
-        goto miss;
-    }
-
-    ngx_queue_remove(&node->queue);
-    ngx_queue_insert_head(&sh->pub_lru, &node->queue);
-    ngx_queue_remove(&space->queue);
-    ngx_queue_insert_head(&sh->space_lru, &space->queue);
-
-    if (now - node->fetched >= omcf->cache_valid
-        || node->gen != sh->gen
-        || space->gen != sh->gen)
-    {
-        stale = 1;
-    }
-
-    ps = ngx_http_objspace_pub_copy(r->pool, node, space);
-    if (ps == NULL) {
-        nomem = 1;
-    }
-
-    ngx_shmtx_unlock(&shpool->mutex);
-
-    if (nomem) {
-        return NGX_ERROR;
-    }
-
-    *psp = ps;
-
-    if (!stale || waited != NGX_DONE) {
-        return NGX_OK;
-    }
-
-    rc = ngx_http_objspace_redis_fetch(r, name);
-
-    if (rc == NGX_AGAIN) {
-        return NGX_AGAIN;
-    }
-
-    /* Redis unreachable: the stale copy is better than a 503 */
-
-    return NGX_OK;
-
-miss:
-
-    if (waited == NGX_ERROR) {
-        return NGX_BUSY;
-    }
-
-    return ngx_http_objspace_redis_fetch(r, name);
-}
-
-
-/*
- * Stores what the EVAL returned for a public name: the space hash
- * (nspace == 0: the name is unknown) and its objspace:public:{id} hash
- * (prefix -> rule text), serialized as "prefix" 0x1f "rule" 0x1e ...
- * A record that fails validation becomes a negative entry and an ALERT.
- * Takes the zone mutex.
- */
-
-ngx_int_t
-ngx_http_objspace_cache_store_public(ngx_cycle_t *cycle, ngx_str_t *name,
-    ngx_http_objspace_kv_t *space, ngx_uint_t nspace,
-    ngx_http_objspace_kv_t *rules, ngx_uint_t nrules,
-    ngx_http_objspace_cache_mark_t *mark)
-{
-    u_char                         *p;
-    char                           *bad;
-    size_t                          len;
-    time_t                          now;
-    uint32_t                        hash;
-    uint64_t                        pubgen;
-    ngx_int_t                       rc;
-    ngx_str_t                       blob, *id;
-    ngx_uint_t                      i;
-    ngx_slab_pool_t                *shpool;
-    ngx_http_objspace_shctx_t      *sh;
-    ngx_http_objspace_space_rec_t   srec;
-    ngx_http_objspace_main_conf_t  *omcf;
-    u_char                          buf[NGX_HTTP_OBJSPACE_MAX_RULES_LEN];
-
-    omcf = ngx_http_objspace_main_conf(cycle);
-
-    sh = ngx_http_objspace_cache_zone(omcf, &shpool);
-    if (sh == NULL || name->len > NGX_HTTP_OBJSPACE_MAX_AK_LEN) {
-        return NGX_ERROR;
-    }
-
-    hash = ngx_crc32_short(name->data, name->len);
-    now = ngx_time();
-    bad = NULL;
-    id = NULL;
-    pubgen = 0;
-    ngx_str_null(&blob);
-
-    if (nspace) {
-        bad = ngx_http_objspace_parse_space(space, nspace, &srec);
-    }
-
-    if (nspace && bad == NULL) {
-        id = &srec.str[NGX_HTTP_OBJSPACE_S_ID];
-
-        if (srec.public_gen.len) {
-            pubgen = (uint64_t) ngx_atoof(srec.public_gen.data,
-                                          srec.public_gen.len);
-        }
-
-        p = buf;
-
-        for (i = 0; i < nrules && bad == NULL; i++) {
-            len = rules[i].key.len + rules[i].value.len + 2;
-
-            if ((size_t) (buf + sizeof(buf) - p) < len) {
-                bad = "its publication rules are too long";
-                break;
-            }
-
-            if (ngx_strlchr(rules[i].key.data,
-                            rules[i].key.data + rules[i].key.len, 0x1e)
-                || ngx_strlchr(rules[i].key.data,
-                               rules[i].key.data + rules[i].key.len, 0x1f)
-                || ngx_strlchr(rules[i].value.data,
-                               rules[i].value.data + rules[i].value.len,
-                               0x1e))
-            {
-                bad = "a publication rule has a separator byte";
-                break;
-            }
-
-            p = ngx_cpymem(p, rules[i].key.data, rules[i].key.len);
-            *p++ = 0x1f;
-            p = ngx_cpymem(p, rules[i].value.data, rules[i].value.len);
-            *p++ = 0x1e;
-        }
-
-        blob.data = buf;
-        blob.len = p - buf;
-    }
-
-    if (bad) {
-        id = NULL;
-    }
-
-    ngx_shmtx_lock(&shpool->mutex);
-
-    ngx_http_objspace_cache_expire_locked(sh, shpool, now,
-                                          omcf->negative_valid);
-
-    rc = NGX_OK;
-
-    if (id) {
-        rc = ngx_http_objspace_store_space_locked(sh, shpool, &srec, mark,
-                                                  now);
-    }
-
-    if (rc == NGX_OK) {
-        /* store_space_locked() gave the new space node sh->serial */
-        rc = ngx_http_objspace_store_pub_locked(sh, shpool, name, hash, id,
-                                                &blob, pubgen, sh->serial,
-                                                mark, now);
-    }
-
-    ngx_shmtx_unlock(&shpool->mutex);
-
-    if (bad) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "objspace: public space record for \"%V\" refused: "
-                      "%s; treated as unknown", name, bad);
-    }
-
-    if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "objspace: could not allocate a cache entry for "
-                      "\"%V\" in objspace_cache_zone \"%V\" after eviction; "
-                      "zone too small?", name, &omcf->shm_zone->shm.name);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/* id == NULL: a negative entry */
-
-static ngx_int_t
-ngx_http_objspace_store_pub_locked(ngx_http_objspace_shctx_t *sh,
-    ngx_slab_pool_t *shpool, ngx_str_t *name, uint32_t hash, ngx_str_t *id,
-    ngx_str_t *rules, uint64_t pubgen, ngx_uint_t space_serial,
-    ngx_http_objspace_cache_mark_t *mark, time_t now)
-{
-    u_char                        *p;
-    size_t                         size;
-    ngx_uint_t                     n;
-    ngx_queue_t                   *q;
-    ngx_http_objspace_pub_node_t  *node, *old;
-
-    size = offsetof(ngx_http_objspace_pub_node_t, data) + name->len;
-
-    if (id) {
-        size += id->len + rules->len;
-    }
-
-    node = ngx_slab_alloc_locked(shpool, size);
-
-    for (n = 0; node == NULL && n < NGX_HTTP_OBJSPACE_EVICT_N; n++) {
-        if (ngx_queue_empty(&sh->pub_lru)) {
-            /* evicts spaces (or identities) */
-            node = ngx_http_objspace_cache_alloc_locked(sh, shpool, size, 1);
-            break;
-        }
-
-        q = ngx_queue_last(&sh->pub_lru);
-        ngx_http_objspace_pub_free_locked(sh, shpool,
-                      ngx_queue_data(q, ngx_http_objspace_pub_node_t, queue));
-
-        node = ngx_slab_alloc_locked(shpool, size);
-    }
-
-    if (node == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(node, offsetof(ngx_http_objspace_pub_node_t, data));
-
-    node->sn.node.key = hash;
-    node->sn.str.data = node->data;
-    node->sn.str.len = name->len;
-    node->fetched = now;
-    node->gen = (sh->seq == mark->seq) ? mark->gen : mark->gen - 1;
-    node->epoch = sh->epoch;
-    node->name_len = (u_short) name->len;
-
-    p = ngx_cpymem(node->data, name->data, name->len);
-
-    if (id) {
-        node->id_len = (u_short) id->len;
-        node->rules_len = (uint32_t) rules->len;
-        node->pubgen = pubgen;
-        node->space_serial = space_serial;
-        p = ngx_cpymem(p, id->data, id->len);
-        ngx_memcpy(p, rules->data, rules->len);
-
-    } else {
-        node->negative = 1;
-    }
-
-    old = ngx_http_objspace_pub_lookup_locked(sh, name, hash);
-    if (old) {
-        ngx_http_objspace_pub_free_locked(sh, shpool, old);
-    }
-
-    ngx_rbtree_insert(&sh->pub_tree, &node->sn.node);
-    ngx_queue_insert_head(&sh->pub_lru, &node->queue);
-
-    return NGX_OK;
-}
-
-
-/* called with the zone mutex held: pool allocations only */
-
-static ngx_http_objspace_public_space_t *
-ngx_http_objspace_pub_copy(ngx_pool_t *pool,
-    ngx_http_objspace_pub_node_t *node, ngx_http_objspace_space_node_t *space)
-{
-    u_char                            *p;
-    size_t                             size;
-    ngx_str_t                          s;
-    ngx_uint_t                         i;
-    ngx_http_objspace_public_space_t  *ps;
-
-    static ngx_uint_t  sfields[] = {
-        NGX_HTTP_OBJSPACE_S_ID,
-        NGX_HTTP_OBJSPACE_S_TENANT,
-        NGX_HTTP_OBJSPACE_S_NAME,
-        NGX_HTTP_OBJSPACE_S_BUCKET,
-        NGX_HTTP_OBJSPACE_S_BACKEND_AK
-    };
-
-    static size_t  offsets[] = {
-        offsetof(ngx_http_objspace_identity_t, space),
-        offsetof(ngx_http_objspace_identity_t, tenant),
-        offsetof(ngx_http_objspace_identity_t, name),
-        offsetof(ngx_http_objspace_identity_t, bucket),
-        offsetof(ngx_http_objspace_identity_t, backend_ak)
-    };
-
-    size = sizeof(ngx_http_objspace_public_space_t) + node->rules_len;
-
-    for (i = 0; i < sizeof(sfields) / sizeof(sfields[0]); i++) {
-        size += space->len[sfields[i]];
-    }
-
-    ps = ngx_pcalloc(pool, size);
-    if (ps == NULL) {
-        return NULL;
-    }
-
-    p = (u_char *) (ps + 1);
-
-    for (i = 0; i < sizeof(sfields) / sizeof(sfields[0]); i++) {
-        ngx_http_objspace_node_str(space->data, space->len, sfields[i], &s);
-
-        ((ngx_str_t *) ((u_char *) &ps->id + offsets[i]))->data = p;
-        ((ngx_str_t *) ((u_char *) &ps->id + offsets[i]))->len = s.len;
-        p = ngx_cpymem(p, s.data, s.len);
-    }
-
-    /* logs name the space id where they would name an identity */
-    ps->id.id = ps->id.space;
-
-    ps->rules.data = p;
-    ps->rules.len = node->rules_len;
-    ngx_memcpy(p, node->data + node->name_len + node->id_len,
-               node->rules_len);
-
-    ps->gen = node->pubgen;
-    ps->id.quota_bytes = space->quota;
-    ps->id.space_disabled = space->disabled;
-    ps->id.is_public = space->is_public;
-
-    return ps;
-}
-
-
-static ngx_http_objspace_pub_node_t *
-ngx_http_objspace_pub_lookup_locked(ngx_http_objspace_shctx_t *sh,
-    ngx_str_t *name, uint32_t hash)
-{
-    return (ngx_http_objspace_pub_node_t *)
-               ngx_str_rbtree_lookup(&sh->pub_tree, name, hash);
-}
-
-
-static void
-ngx_http_objspace_pub_free_locked(ngx_http_objspace_shctx_t *sh,
-    ngx_slab_pool_t *shpool, ngx_http_objspace_pub_node_t *node)
-{
-    ngx_queue_remove(&node->queue);
-    ngx_rbtree_delete(&sh->pub_tree, &node->sn.node);
-    ngx_slab_free_locked(shpool, node);
-}
-
-
-/* up to three dead entries: an older epoch, or expired negative ones */
-
-static void
-ngx_http_objspace_pub_expire_locked(ngx_http_objspace_shctx_t *sh,
-    ngx_slab_pool_t *shpool, time_t now, time_t negative_valid)
-{
-    ngx_uint_t                     n;
-    ngx_queue_t                   *q;
-    ngx_http_objspace_pub_node_t  *node;
-
-    for (n = 0; n < 3 && !ngx_queue_empty(&sh->pub_lru); n++) {
-        q = ngx_queue_last(&sh->pub_lru);
-        node = ngx_queue_data(q, ngx_http_objspace_pub_node_t, queue);
-
-        if (node->epoch == sh->epoch
-            && !(node->negative && now - node->fetched >= negative_valid))
-        {
-            break;
-        }
-
-        ngx_http_objspace_pub_free_locked(sh, shpool, node);
-    }
-}
-
-
-/*
- * "slug:{slug}" and "host:{host}": a public name was claimed, moved or
- * released (docs/redis-schema.md).  NGX_DECLINED for any other message.
- */
-
-static ngx_int_t
-ngx_http_objspace_cache_invalidate_public(ngx_cycle_t *cycle, ngx_str_t *msg)
-{
-    size_t                          skip;
-    uint32_t                        hash;
-    ngx_str_t                       name;
-    ngx_slab_pool_t                *shpool;
-    ngx_http_objspace_shctx_t      *sh;
-    ngx_http_objspace_pub_node_t   *node;
-    ngx_http_objspace_main_conf_t  *omcf;
-    u_char                          buf[NGX_HTTP_OBJSPACE_MAX_AK_LEN];
-
-    if (msg->len > 5 && ngx_strncmp(msg->data, "slug:", 5) == 0) {
-        skip = 5;
-        buf[0] = 's';
-
-    } else if (msg->len > 5 && ngx_strncmp(msg->data, "host:", 5) == 0) {
-        skip = 5;
-        buf[0] = 'h';
-
-    } else {
-        return NGX_DECLINED;
-    }
-
-    omcf = ngx_http_objspace_main_conf(cycle);
-
-    sh = ngx_http_objspace_cache_zone(omcf, &shpool);
-    if (sh == NULL || msg->len - skip + 2 > NGX_HTTP_OBJSPACE_MAX_AK_LEN) {
-        return NGX_OK;
-    }
-
-    buf[1] = '/';
-    ngx_memcpy(buf + 2, msg->data + skip, msg->len - skip);
-
-    name.data = buf;
-    name.len = msg->len - skip + 2;
-    hash = ngx_crc32_short(name.data, name.len);
-
-    ngx_shmtx_lock(&shpool->mutex);
-
-    sh->seq++;
-
-    node = ngx_http_objspace_pub_lookup_locked(sh, &name, hash);
-    if (node) {
-        ngx_http_objspace_pub_free_locked(sh, shpool, node);
-    }
-
-    ngx_shmtx_unlock(&shpool->mutex);
-
-    return NGX_OK;
 }

@@ -2,9 +2,9 @@
 /*
  * Copyright (C) objspace authors
  *
- * Private contract between the identity cache (ngx_http_objspace_cache.c,
- * shared memory) and the per-worker Redis client
- * (ngx_http_objspace_redis.c).  Nothing else includes this file.
+ * Private contract between the identity cache (ngx_http_objspace_cache.c
+ * and ngx_http_objspace_cache_public.c, shared memory) and the per-worker
+ * Redis client (ngx_http_objspace_redis.c).
  */
 
 
@@ -46,6 +46,8 @@ ngx_int_t ngx_http_objspace_cache_store(ngx_cycle_t *cycle, ngx_str_t *ak,
     ngx_http_objspace_kv_t *space, ngx_uint_t nspace,
     ngx_http_objspace_cache_mark_t *mark);
 
+
+/* ngx_http_objspace_cache_public.c */
 
 /*
  * Stores what one EVAL returned for a public name ("s/{slug}" or
