@@ -26,7 +26,7 @@
 #include FUZZ_NGX_STRING_C        /* nginx's src/core/ngx_string.c */
 
 #include "ngx_http_objspace_cache.c"
-#include "ngx_http_objspace_redis.c"
+#include "ngx_http_objspace_redis_fetch.c"
 
 #include <stdlib.h>
 

@@ -4,7 +4,8 @@
  *
  * Private contract between the identity cache (ngx_http_objspace_cache.c
  * and ngx_http_objspace_cache_public.c, shared memory) and the per-worker
- * Redis client (ngx_http_objspace_redis.c).
+ * Redis client (ngx_http_objspace_redis.c and
+ * ngx_http_objspace_redis_fetch.c).
  */
 
 
@@ -60,7 +61,7 @@ ngx_int_t ngx_http_objspace_cache_store_public(ngx_cycle_t *cycle,
     ngx_http_objspace_cache_mark_t *mark);
 
 
-/* ngx_http_objspace_redis.c */
+/* ngx_http_objspace_redis_fetch.c */
 
 /*
  * Starts (or joins) the Redis read for ak on behalf of r.

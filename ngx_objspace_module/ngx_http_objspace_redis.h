@@ -3,8 +3,10 @@
  * Copyright (C) objspace authors
  *
  * Generic commands on the per-worker Redis client
- * (ngx_http_objspace_redis.c), for quota and audit.  The identity reads
- * have their own contract in ngx_http_objspace_cache.h.
+ * (ngx_http_objspace_redis.c, ngx_http_objspace_redis_fetch.c) and
+ * batches of script runs (ngx_http_objspace_redis_batch.c), for quota and
+ * audit.  The identity reads have their own contract in
+ * ngx_http_objspace_cache.h.
  */
 
 
@@ -27,6 +29,13 @@
  */
 typedef void (*ngx_http_objspace_redis_done_pt)(void *data,
     redisReply *reply);
+
+
+/*
+ * The command connection's output buffer; a command sent with
+ * ngx_http_objspace_redis_send may take half of it.
+ */
+#define NGX_HTTP_OBJSPACE_REDIS_CMD_OUT    65536
 
 
 /*
