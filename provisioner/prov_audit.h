@@ -131,6 +131,8 @@ int prov_audit_query(const prov_config_t *cf, const prov_audit_query_t *q,
 int64_t prov_audit_now_ms(void);
 /* "2024-05-01", "2024-05-01T10:00:00Z", "90m" (ago), unix seconds */
 int prov_audit_parse_since(const char *s, int64_t *ms, prov_err_t *err);
+/* a tenant's day file name: YYYY-MM-DD.jsonl (prov_audit_query.c too) */
+int prov_is_day_file(const char *name);
 
 
 #endif /* PROV_AUDIT_H */
