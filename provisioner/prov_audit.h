@@ -76,7 +76,7 @@ typedef struct {
  * lands together with the change or not at all.
  */
 void prov_audit_tx_control(prov_redis_t *r, const prov_audit_ctl_t *ev);
-/* shorthand for prov_audit_tx_control (prov_state.c's transactions) */
+/* shorthand for prov_audit_tx_control (prov_state.c's, prov_key.c's) */
 void prov_audit_tx(prov_redis_t *r, const char *actor, const char *op,
     const char *tenant, const char *space, const char *bucket,
     const char *identity, const char *detail);

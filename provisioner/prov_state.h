@@ -134,6 +134,17 @@ void prov_ident_tx_hset(prov_redis_t *r, prov_ident_t *id);
 void prov_space_free(prov_space_t *sp);
 void prov_ident_free(prov_ident_t *id);
 
+/*
+ * Internal to prov_state.c, prov_space_backend.c and prov_key.c: an
+ * identity's record (HGETALL reply) decoded, the members of a set sorted
+ * (*ids as prov_space_ids), a space as the storage driver sees it (ss
+ * borrows sp's strings).
+ */
+int prov_ident_parse(redisReply *h, prov_ident_t *id, prov_err_t *err);
+int prov_smembers(prov_ctx_t *ctx, const char *key, char ***ids,
+    size_t *n, prov_err_t *err);
+void prov_store_space_from(prov_store_space_t *ss, prov_space_t *sp);
+
 int prov_space_create(prov_ctx_t *ctx, const prov_space_req_t *req,
     prov_space_t *sp, prov_err_t *err);
 /* ref: space id, bucket name, or "tenant/name" */
