@@ -1,7 +1,8 @@
 
 /*
  * objspace-provisioner: entry point.  Everything else lives in
- * prov_cli.c (commands) and prov_daemon.c ("run": the reconcile loop).
+ * prov_cli.c (commands; the space and key groups in prov_cli_space.c) and
+ * prov_daemon.c ("run": the reconcile loop).
  */
 
 #include <stdio.h>
