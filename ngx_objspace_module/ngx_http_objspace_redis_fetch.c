@@ -46,6 +46,8 @@ typedef struct {
 
 static ngx_uint_t ngx_http_objspace_redis_fields(redisReply *reply,
     ngx_http_objspace_kv_t *kv);
+static ngx_http_objspace_fetch_t *ngx_http_objspace_redis_fetch_alloc(
+    ngx_http_objspace_redis_t *rd);
 static void ngx_http_objspace_redis_timeout_handler(ngx_event_t *ev);
 static ngx_http_objspace_waiter_t *ngx_http_objspace_redis_waiter(
     ngx_http_request_t *r, ngx_uint_t create);
@@ -62,7 +64,6 @@ ngx_int_t
 ngx_http_objspace_redis_fetch(ngx_http_request_t *r, ngx_str_t *ak)
 {
     uint32_t                     hash;
-    ngx_queue_t                 *q;
     ngx_str_node_t              *sn;
     ngx_http_objspace_redis_t   *rd;
     ngx_http_objspace_fetch_t   *f;
@@ -114,20 +115,10 @@ ngx_http_objspace_redis_fetch(ngx_http_request_t *r, ngx_str_t *ak)
         f = (ngx_http_objspace_fetch_t *) sn;
 
     } else {
-        if (!ngx_queue_empty(&rd->free)) {
-            q = ngx_queue_head(&rd->free);
-            ngx_queue_remove(q);
-            f = ngx_queue_data(q, ngx_http_objspace_fetch_t, queue);
-
-        } else {
-            /* bounded by the worker's peak of distinct keys in flight */
-            f = ngx_palloc(rd->cycle->pool, sizeof(ngx_http_objspace_fetch_t));
-            if (f == NULL) {
-                return NGX_ERROR;
-            }
+        f = ngx_http_objspace_redis_fetch_alloc(rd);
+        if (f == NULL) {
+            return NGX_ERROR;
         }
-
-        ngx_memzero(f, sizeof(ngx_http_objspace_fetch_t));
 
         f->rd = rd;
         ngx_memcpy(f->ak, ak->data, ak->len);
@@ -374,6 +365,35 @@ ngx_http_objspace_redis_fail_all(ngx_http_objspace_redis_t *rd)
  * failing every read; otherwise only this read fails.
  */
 
+/*
+ * A zeroed fetch slot: a freed one, or a new one from the cycle pool
+ * (bounded by the worker's peak of reads and commands in flight).
+ */
+
+static ngx_http_objspace_fetch_t *
+ngx_http_objspace_redis_fetch_alloc(ngx_http_objspace_redis_t *rd)
+{
+    ngx_queue_t                *q;
+    ngx_http_objspace_fetch_t  *f;
+
+    if (!ngx_queue_empty(&rd->free)) {
+        q = ngx_queue_head(&rd->free);
+        ngx_queue_remove(q);
+        f = ngx_queue_data(q, ngx_http_objspace_fetch_t, queue);
+
+    } else {
+        f = ngx_palloc(rd->cycle->pool, sizeof(ngx_http_objspace_fetch_t));
+        if (f == NULL) {
+            return NULL;
+        }
+    }
+
+    ngx_memzero(f, sizeof(ngx_http_objspace_fetch_t));
+
+    return f;
+}
+
+
 static void
 ngx_http_objspace_redis_timeout_handler(ngx_event_t *ev)
 {
@@ -488,7 +508,6 @@ ngx_int_t
 ngx_http_objspace_redis_send(ngx_cycle_t *cycle, ngx_str_t *resp,
     ngx_http_objspace_redis_done_pt done, void *data, void **handle)
 {
-    ngx_queue_t                *q;
     ngx_http_objspace_fetch_t  *f;
     ngx_http_objspace_redis_t  *rd;
 
@@ -502,19 +521,10 @@ ngx_http_objspace_redis_send(ngx_cycle_t *cycle, ngx_str_t *resp,
         return NGX_DECLINED;
     }
 
-    if (!ngx_queue_empty(&rd->free)) {
-        q = ngx_queue_head(&rd->free);
-        ngx_queue_remove(q);
-        f = ngx_queue_data(q, ngx_http_objspace_fetch_t, queue);
-
-    } else {
-        f = ngx_palloc(rd->cycle->pool, sizeof(ngx_http_objspace_fetch_t));
-        if (f == NULL) {
-            return NGX_ERROR;
-        }
+    f = ngx_http_objspace_redis_fetch_alloc(rd);
+    if (f == NULL) {
+        return NGX_ERROR;
     }
-
-    ngx_memzero(f, sizeof(ngx_http_objspace_fetch_t));
 
     f->raw.data = ngx_alloc(resp->len, rd->cycle->log);
     if (f->raw.data == NULL) {

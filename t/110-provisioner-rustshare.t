@@ -43,11 +43,7 @@ p = prov.Provisioner(st)
 rgw = seed.RGWAdmin(st.rgw_endpoint, st.rgw_env["RGW_ADMIN_ACCESS_KEY"],
                     st.rgw_env["RGW_ADMIN_SECRET_KEY"], st.region)
 
-TOKEN = "tok-" + os.urandom(12).hex()
-token_file = os.path.join(st.dir, "rustshare.token")
-with open(token_file, "w") as f:
-    f.write(TOKEN + "\n")
-os.chmod(token_file, 0o600)
+TOKEN, token_file = provtest.bearer_token(st)
 
 # ------------------------------------------------------------ hand-over key
 

@@ -50,11 +50,7 @@ if not stack.start_or_fail(st):
 R = redis.Redis(host="127.0.0.1", port=st.redis_port, decode_responses=True)
 p = prov.Provisioner(st)
 
-TOKEN = "tok-" + os.urandom(12).hex()
-token_file = os.path.join(st.dir, "rustshare.token")
-with open(token_file, "w") as f:
-    f.write(TOKEN + "\n")
-os.chmod(token_file, 0o600)
+TOKEN, token_file = provtest.bearer_token(st)
 HO = os.path.join(st.dir, "handover.pem")
 if os.path.exists(HO):
     os.unlink(HO)
